@@ -1,0 +1,93 @@
+import json
+import math
+
+import numpy as np
+import pytest
+
+from compressai_isp.utils.bd import bd_from_files, bd_psnr, bd_rate, main
+
+RATES = [0.1, 0.25, 0.5, 1.0, 2.0]
+PSNRS = [28.0, 30.5, 33.0, 35.2, 37.0]
+
+
+def test_identical_curves_have_zero_deltas():
+    assert bd_rate(RATES, PSNRS, RATES, PSNRS) == pytest.approx(0.0, abs=1e-12)
+    assert bd_psnr(RATES, PSNRS, RATES, PSNRS) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("factor", [0.7, 0.9, 1.25])
+def test_rates_scaled_by_a_constant_give_exactly_that_bd_rate(factor):
+    test_rates = [r * factor for r in RATES]
+    assert bd_rate(RATES, PSNRS, test_rates, PSNRS) == pytest.approx(100 * (factor - 1), abs=1e-9)
+
+
+def test_a_constant_psnr_offset_gives_exactly_that_bd_psnr():
+    better = [p + 0.75 for p in PSNRS]
+    assert bd_psnr(RATES, PSNRS, RATES, better) == pytest.approx(0.75, abs=1e-9)
+
+
+def test_curves_linear_in_log_rate_have_the_analytic_deltas():
+    # PSNR = 30 + 6 * ln(R): scaling rates by k lowers PSNR at equal rate by 6 ln k, and PCHIP
+    # reproduces straight lines exactly, so both deltas are known in closed form.
+    rates = np.geomspace(0.05, 3.0, 6)
+    anchor = 30 + 6 * np.log(rates)
+    k = 1.4
+    test_rates = rates * k
+    assert bd_rate(rates, anchor, test_rates, anchor) == pytest.approx(40.0, abs=1e-9)
+    assert bd_psnr(rates, anchor, test_rates, anchor) == pytest.approx(-6 * math.log(k), abs=1e-9)
+
+
+def test_point_order_does_not_matter():
+    shuffled = [3, 0, 4, 1, 2]
+    r = [RATES[i] for i in shuffled]
+    p = [PSNRS[i] for i in shuffled]
+    faster = [x * 0.8 for x in RATES]
+    assert bd_rate(r, p, faster, PSNRS) == pytest.approx(-20.0, abs=1e-9)
+
+
+def test_bad_curves_are_rejected_with_clear_errors():
+    with pytest.raises(ValueError, match="do not overlap"):
+        bd_rate(RATES, PSNRS, RATES, [p + 20 for p in PSNRS])
+    with pytest.raises(ValueError, match="at least 2"):
+        bd_rate([1.0], [30.0], RATES, PSNRS)
+    with pytest.raises(ValueError, match="positive"):
+        bd_psnr([0.0, 1.0], [30.0, 31.0], RATES, PSNRS)
+    with pytest.raises(ValueError, match="repeated"):
+        bd_rate([0.1, 0.2, 0.3], [30.0, 30.0, 31.0], RATES, PSNRS)
+
+
+def _write(path, name, bpp, psnr, msssim):
+    path.write_text(
+        json.dumps(
+            {
+                "name": name,
+                "description": "synthetic",
+                "results": {"bpp": bpp, "psnr-rgb": psnr, "ms-ssim-rgb": msssim},
+            }
+        )
+    )
+    return str(path)
+
+
+def test_bd_between_result_files_and_cli(tmp_path, capsys):
+    msssim = [0.90, 0.94, 0.96, 0.975, 0.985]
+    a = _write(tmp_path / "a.json", "anchor", RATES, PSNRS, msssim)
+    b = _write(tmp_path / "b.json", "test", [r * 0.5 for r in RATES], PSNRS, msssim)
+    out = bd_from_files(a, b)
+    assert out["anchor"] == "anchor" and out["test"] == "test"
+    assert out["bd_rate_percent"] == pytest.approx(-50.0, abs=1e-9)
+    assert bd_from_files(a, b, "ms-ssim")["bd_rate_percent"] == pytest.approx(-50.0, abs=1e-9)
+
+    assert main([a, b, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["bd_rate_percent"] == pytest.approx(-50.0, abs=1e-9)
+
+
+def test_cli_reports_a_bad_file_on_one_line(tmp_path, capsys):
+    good = _write(tmp_path / "a.json", "anchor", RATES, PSNRS, PSNRS)
+    (tmp_path / "broken.json").write_text("{not json")
+    assert main([good, str(tmp_path / "broken.json")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "broken.json" in err and "\n" not in err
+    assert main([good, str(tmp_path / "missing.json")]) == 1
+    assert "missing.json" in capsys.readouterr().err
