@@ -1,0 +1,58 @@
+import json
+
+import pytest
+
+from compressai_isp.utils.plot import main, plot_rd
+
+
+def _result(path, name, bpp, psnr):
+    path.write_text(
+        json.dumps(
+            {
+                "name": name,
+                "description": "synthetic",
+                "results": {"bpp": bpp, "psnr-rgb": psnr, "ms-ssim-rgb": [0.9, 0.95, 0.97]},
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture
+def two_results(tmp_path):
+    return [
+        _result(tmp_path / "rbn.json", "rbn-mse", [0.2, 0.5, 1.0], [30.0, 33.0, 36.0]),
+        _result(tmp_path / "jpeg.json", "LibRaw+JPEG", [0.5, 1.0, 2.0], [28.0, 31.0, 34.0]),
+    ]
+
+
+def test_plot_writes_png_and_svg(tmp_path, two_results):
+    png, svg = tmp_path / "out" / "rd.png", tmp_path / "out" / "rd.svg"
+    curves = plot_rd(two_results, [png, svg], "psnr", title="RD", ceiling=32.82)
+    assert [c.name for c in curves] == ["rbn-mse", "LibRaw+JPEG"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg_text = svg.read_text()
+    assert "<svg" in svg_text and "rbn-mse" in svg_text and "LibRaw+JPEG" in svg_text
+    assert not [p for p in png.parent.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_ms_ssim_is_plotted_in_db(tmp_path, two_results):
+    curves = plot_rd(two_results, [tmp_path / "ms.svg"], "ms-ssim")
+    assert curves[0].values[0] == pytest.approx(10.0)  # -10 log10(1 - 0.9)
+    assert "MS-SSIM [dB]" in (tmp_path / "ms.svg").read_text()
+
+
+def test_cli_rejects_an_unknown_metric_and_format_on_one_line(tmp_path, two_results, capsys):
+    files = [str(p) for p in two_results]
+    assert main(["-f", *files, "-m", "lpips", "-o", str(tmp_path / "x.png")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "lpips" in err and "available" in err and "\n" not in err
+    assert main(["-f", *files, "-o", str(tmp_path / "x.gif")]) == 1
+    assert "x.gif" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "x.gif").exists()
+
+
+def test_cli_writes_every_output(tmp_path, two_results, capsys):
+    outs = [str(tmp_path / "a.png"), str(tmp_path / "a.svg")]
+    assert main(["-f", *map(str, two_results), "-o", *outs]) == 0
+    assert all((tmp_path / n).stat().st_size > 0 for n in ("a.png", "a.svg"))
