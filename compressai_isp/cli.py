@@ -11,7 +11,10 @@ import importlib
 import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("compressai_isp.codec.demo", "encode and decode a shipped sample RAW with the default model"),
+    "demo": (
+        "compressai_isp.codec.demo",
+        "encode and decode a shipped sample RAW with the default model",
+    ),
     "encode": ("compressai_isp.codec.cli", "RAW photo(s) -> .rbit bitstream file(s)"),
     "decode": ("compressai_isp.codec.cli", ".rbit file(s) -> sRGB PNG/TIFF"),
     "info": ("compressai_isp.codec.cli", "print the header of .rbit file(s)"),

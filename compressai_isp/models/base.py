@@ -1,0 +1,160 @@
+"""The context + hyperprior entropy model shared by every RAWtoBit compression model.
+
+Every compression model of the paper (RBN, unified, compression teacher, ISP teacher, the
+Comp-Net of the cascade) codes its latent with the model of Minnen et al. 2018 [20]: a scale
+hyperprior plus a 5x5 masked-convolution context. :class:`ContextHyperprior` is CompressAI's
+``mbt2018`` (it subclasses it, so every attribute name and tool written for mbt2018 still
+applies) with the analysis / synthesis transforms supplied by the concrete model, and with
+the latent coded by :mod:`compressai_isp.context`'s wavefront-parallel coder instead of the
+position-by-position loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from compressai.models import JointAutoregressiveHierarchicalPriors
+from torch import Tensor, nn
+
+from compressai_isp import context
+
+__all__ = ["ContextHyperprior", "check_input", "pad_to_multiple", "crop_to"]
+
+HYPER_STRIDE = 4  # h_a downsamples the latent twice by 2
+
+
+def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
+    """Replicate-pad the bottom/right of ``x`` so that both sides are multiples of ``multiple``.
+
+    Models take inputs whose sides are multiples of their ``downsampling_factor``; pad before
+    the model and :func:`crop_to` the original size after it (sRGB outputs are twice the packed
+    RAW size, so crop to ``2 * raw_size`` there).
+    """
+    h, w = x.shape[-2:]
+    pad_h, pad_w = (-h) % multiple, (-w) % multiple
+    if pad_h == 0 and pad_w == 0:
+        return x
+    return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+
+
+def crop_to(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Crop the top-left ``size = (H, W)`` of ``x``, undoing :func:`pad_to_multiple`."""
+    return x[..., : size[0], : size[1]]
+
+
+def check_input(model: nn.Module, x: Tensor) -> None:
+    """Raise a one-line ``ValueError`` when ``x`` is not a tensor ``model`` can take."""
+    name = type(model).__name__
+    expected = model.in_channels
+    kind = "packed RAW [B, 4, H/2, W/2]" if model.input_kind == "raw" else "sRGB [B, 3, H, W]"
+    if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != expected:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{name} expects {kind} input with {expected} channels; got {shape}")
+    m = model.downsampling_factor
+    h, w = x.shape[-2:]
+    if h % m or w % m:
+        raise ValueError(
+            f"{name} needs input sides that are multiples of {m}; got {h}x{w} "
+            f"(pad with compressai_isp.models.pad_to_multiple(x, {m}) and crop the output)"
+        )
+
+
+class ContextHyperprior(JointAutoregressiveHierarchicalPriors):
+    """mbt2018's context + hyperprior entropy model around a model-specific ``g_a`` / ``g_s``.
+
+    Subclasses set ``input_kind`` / ``output_kind`` and pass their transforms::
+
+        x ──g_a──► y ──h_a──► z ──Q/EB──► z_hat ──h_s──► params ─┐
+                   │                                             ├─EP──► (scales, means)
+                   └──Q──► y_hat ──context_prediction (5x5 mask)─┘         │
+                           │                                     GC (rANS) ◄┘
+                           └──g_s──► x_hat
+
+    Args:
+        g_a: analysis transform, input -> latent ``[B, M, h, w]`` (``None``: mbt2018's).
+        g_s: synthesis transform, latent -> output (``None``: mbt2018's).
+        M: latent channels.
+        N_hyper: hyperprior width (``h_a`` / ``h_s``), ``N`` of CompressAI's mbt2018.
+        latent_stride: input side / latent side (16 for a packed RAW input, 32 for sRGB).
+
+    In training mode the latent is perturbed with uniform noise (CompressAI's convention). In
+    eval mode ``forward`` quantises the latent exactly as the coder does, ``round(y - mu) + mu``
+    with the autoregressive means, so ``forward(x)["x_hat"]`` equals
+    ``decompress(**compress(x))["x_hat"]`` and its likelihoods are those of the real stream.
+    """
+
+    input_kind: ClassVar[str] = "raw"
+    output_kind: ClassVar[str] = "srgb"
+    in_channels: ClassVar[int] = 4
+
+    def __init__(
+        self,
+        g_a: nn.Module | None,
+        g_s: nn.Module | None,
+        *,
+        M: int,
+        N_hyper: int,
+        latent_stride: int,
+    ) -> None:
+        super().__init__(N=N_hyper, M=M)
+        # ``None`` keeps mbt2018's own sRGB transforms (the Comp-Net of the cascade).
+        if g_a is not None:
+            self.g_a = g_a
+        if g_s is not None:
+            self.g_s = g_s
+        self.latent_stride = latent_stride
+
+    # -- configuration --------------------------------------------------------------------------
+    @property
+    def downsampling_factor(self) -> int:
+        """The multiple that both input sides must be (latent stride times the hyper stride)."""
+        return self.latent_stride * HYPER_STRIDE
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Constructor keyword arguments that rebuild this model (saved with checkpoints)."""
+        raise NotImplementedError
+
+    @classmethod
+    def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_state_dict(cls, state_dict: dict[str, Tensor]) -> ContextHyperprior:
+        """Rebuild the model with the widths recorded in ``state_dict`` and load it."""
+        net = cls(**cls.config_from_state_dict(state_dict))
+        net.load_state_dict(state_dict)
+        return net
+
+    # -- CompressAI contract ----------------------------------------------------------------------
+    def analysis_input(self, x: Tensor) -> Tensor:
+        """Validate the model input and return what ``g_a`` codes (the cascade renders it)."""
+        check_input(self, x)
+        return x
+
+    def forward(self, x: Tensor) -> dict[str, Any]:
+        y = self.g_a(self.analysis_input(x))
+        z = self.h_a(y)
+        z_hat, z_likelihoods = self.entropy_bottleneck(z)
+        params = self.h_s(z_hat)
+        if self.training:
+            y_hat = self.gaussian_conditional.quantize(y, "noise")
+        else:
+            y_hat = context.quantize_latent(self, y, params)
+        ctx_params = self.context_prediction(y_hat)
+        gaussian_params = self.entropy_parameters(torch.cat((params, ctx_params), dim=1))
+        scales_hat, means_hat = gaussian_params.chunk(2, 1)
+        _, y_likelihoods = self.gaussian_conditional(y, scales_hat, means=means_hat)
+        return {
+            "x_hat": self.g_s(y_hat),
+            "likelihoods": {"y": y_likelihoods, "z": z_likelihoods},
+        }
+
+    def compress(self, x: Tensor) -> dict[str, Any]:
+        return context.context_compress(self, self.analysis_input(x))
+
+    def decompress(self, strings: list[list[bytes]], shape: Any) -> dict[str, Tensor]:
+        y_hat = context.context_decompress_latent(self, strings, shape)
+        return {"x_hat": self.g_s(y_hat).clamp_(0, 1)}

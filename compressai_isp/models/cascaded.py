@@ -1,0 +1,71 @@
+"""Cascaded structure (paper §3.1, Fig. 1(a)): an ISP-Net followed by an sRGB Comp-Net.
+
+The ISP-Net (:class:`~compressai_isp.models.liteispnet.LiteISPNet`) renders sRGB from the
+packed RAW, and CompressAI's mbt2018 codes that sRGB. The cascade is one
+:class:`~compressai.models.CompressionModel`: ``compress`` takes RAW, ``decompress`` returns
+sRGB, and the Comp-Net's modules keep mbt2018's names (``g_a``, ``h_s``, ...) so an mbt2018
+state dict loads into it with ``load_comp_net_state_dict``.
+
+.. code-block:: none
+
+    packed RAW [B,4,H/2,W/2] ─isp─► sRGB [B,3,H,W] ─g_a (mbt2018)─► y ─► entropy model
+                                                   ◄─g_s (mbt2018)── y_hat
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from compressai_isp.models.base import ContextHyperprior, check_input
+from compressai_isp.models.liteispnet import LiteISPNet
+from compressai_isp.registry import register_model
+
+__all__ = ["Cascaded"]
+
+
+@register_model("cascaded")
+class Cascaded(ContextHyperprior):
+    """LiteISPNet + mbt2018: packed RAW ``[B,4,H/2,W/2]`` -> bitstream -> sRGB ``[B,3,H,W]``.
+
+    Args:
+        N, M: mbt2018 widths (CompressAI's ``cfgs["mbt2018"]``: (192, 192) or (192, 320)).
+        isp_width: LiteISPNet base width (64).
+    """
+
+    def __init__(self, N: int = 192, M: int = 192, isp_width: int = 64) -> None:
+        super().__init__(None, None, M=M, N_hyper=N, latent_stride=16)
+        self.isp = LiteISPNet(isp_width)
+        self._config = {"N": N, "M": M, "isp_width": isp_width}
+
+    @property
+    def downsampling_factor(self) -> int:
+        # mbt2018 needs sRGB sides that are multiples of 64, i.e. packed RAW multiples of 32.
+        return max(32, self.isp.downsampling_factor)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    @classmethod
+    def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:
+        return {
+            "N": state_dict["g_a.0.weight"].size(0),
+            "M": state_dict["g_a.6.weight"].size(0),
+            "isp_width": state_dict["isp.head.weight"].size(0),
+        }
+
+    def load_comp_net_state_dict(self, state_dict: dict[str, Tensor]) -> None:
+        """Load an mbt2018 state dict (e.g. CompressAI's pretrained weights) into the Comp-Net."""
+        own = {k: v for k, v in self.state_dict().items() if k.startswith("isp.")}
+        self.load_state_dict({**own, **state_dict})
+
+    def load_isp_state_dict(self, state_dict: dict[str, Tensor]) -> None:
+        """Load a LiteISPNet state dict into the ISP-Net."""
+        self.isp.load_state_dict(state_dict)
+
+    def analysis_input(self, x: Tensor) -> Tensor:
+        """The Comp-Net codes the ISP-Net's sRGB, clamped to the range a real codec sees."""
+        check_input(self, x)
+        return self.isp.render(x).clamp(0, 1)

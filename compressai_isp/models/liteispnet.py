@@ -1,0 +1,128 @@
+"""LiteISPNet, the ISP-Net of the cascaded structure (paper §3.1; Zhang et al., ICCV 2021).
+
+.. code-block:: none
+
+    packed RAW [B,4,H/2,W/2] ─► raw^(1/2.2) ─► head conv (4→C) ──────────────────────┐ h
+      ⊕ coordinate map (2) ─► down1: conv (C+2→C+2) RCAG conv (→C) DWT → 4C   H/4 ─┐ d1
+      down2: conv (4C→C) RCAG(C) DWT → 4C                                    H/8 ─┐ d2
+      down3: conv (4C→2C) RCAG(2C) DWT → 8C                                  H/16 ┐ d3
+      middle: conv (8C→2C) RCAG RCAG conv (2C→8C) + d3                      H/16
+      up3: IDWT → 2C, RCAG, conv (→4C) + d2                                  H/8
+      up2: IDWT → C,  RCAG, conv (→4C) + d1                                  H/4
+      up1: IDWT → C,  RCAG, conv (→C)  + h                                   H/2
+      tail: conv (C→4C) PixelShuffle(2) conv (C→3)                           H
+    sRGB [B,3,H,W]
+
+``C = 64`` reproduces the published widths (head 64, RCAGs of 66/64/128 channels, 256/512
+wavelet features). RCAGs hold four RCABs. The coordinate map is the pixel position normalised
+over the input tensor (LiteISPNet feeds the patch's position in the full photo; with whole
+photos at evaluation the two coincide). The GCM / PWC-Net alignment modules of the ICCV paper
+exist only for misaligned smartphone/DSLR pairs and are not needed with LibRaw targets.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from compressai_isp.models.base import check_input
+from compressai_isp.models.layers import RCAG, HaarDWT, HaarIDWT, conv3x3, coordinate_map
+from compressai_isp.registry import register_model
+
+__all__ = ["LiteISPNet"]
+
+LITEISPNET_RCABS_PER_GROUP = 4
+RAW_GAMMA = 1 / 2.2
+
+
+def _stage(*layers: tuple[str, nn.Module]) -> nn.Sequential:
+    stage = nn.Sequential()
+    for name, layer in layers:
+        stage.add_module(name, layer)
+    return stage
+
+
+@register_model("liteispnet")
+class LiteISPNet(nn.Module):
+    """RAW -> sRGB ISP-Net. ``forward`` returns ``{"x_hat", "likelihoods": {}}`` like a codec.
+
+    Args:
+        width: base width ``C`` (64 in LiteISPNet).
+    """
+
+    input_kind: ClassVar[str] = "raw"
+    output_kind: ClassVar[str] = "srgb"
+    in_channels: ClassVar[int] = 4
+    downsampling_factor: ClassVar[int] = 8  # three Haar levels
+
+    def __init__(self, width: int = 64) -> None:
+        super().__init__()
+        C, n = width, LITEISPNET_RCABS_PER_GROUP
+        self.head = conv3x3(4, C)
+        self.down1 = _stage(
+            ("conv_in", conv3x3(C + 2, C + 2)),
+            ("rcag", RCAG(C + 2, n)),
+            ("conv_out", conv3x3(C + 2, C)),
+            ("dwt", HaarDWT()),
+        )
+        self.down2 = _stage(
+            ("conv_in", conv3x3(4 * C, C)), ("rcag", RCAG(C, n)), ("dwt", HaarDWT())
+        )
+        self.down3 = _stage(
+            ("conv_in", conv3x3(4 * C, 2 * C)), ("rcag", RCAG(2 * C, n)), ("dwt", HaarDWT())
+        )
+        self.middle = _stage(
+            ("conv_in", conv3x3(8 * C, 2 * C)),
+            ("rcag1", RCAG(2 * C, n)),
+            ("rcag2", RCAG(2 * C, n)),
+            ("conv_out", conv3x3(2 * C, 8 * C)),
+        )
+        self.up3 = _stage(
+            ("idwt", HaarIDWT()), ("rcag", RCAG(2 * C, n)), ("conv_out", conv3x3(2 * C, 4 * C))
+        )
+        self.up2 = _stage(
+            ("idwt", HaarIDWT()), ("rcag", RCAG(C, n)), ("conv_out", conv3x3(C, 4 * C))
+        )
+        self.up1 = _stage(("idwt", HaarIDWT()), ("rcag", RCAG(C, n)), ("conv_out", conv3x3(C, C)))
+        self.tail = _stage(
+            ("conv_in", conv3x3(C, 4 * C)),
+            ("shuffle", nn.PixelShuffle(2)),
+            ("conv_out", conv3x3(C, 3)),
+        )
+        self._config = {"width": width}
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    @classmethod
+    def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:
+        return {"width": state_dict["head.weight"].size(0)}
+
+    @classmethod
+    def from_state_dict(cls, state_dict: dict[str, Tensor]) -> LiteISPNet:
+        net = cls(**cls.config_from_state_dict(state_dict))
+        net.load_state_dict(state_dict)
+        return net
+
+    def render(self, raw: Tensor) -> Tensor:
+        """Packed RAW ``[B,4,H/2,W/2]`` in [0, 1] -> sRGB ``[B,3,H,W]`` (unclamped)."""
+        check_input(self, raw)
+        h = self.head(raw.clamp(min=0).pow(RAW_GAMMA))
+        d1 = self.down1(_cat_coords(h))
+        d2 = self.down2(d1)
+        d3 = self.down3(d2)
+        x = self.middle(d3) + d3
+        x = self.up3(x) + d2
+        x = self.up2(x) + d1
+        x = self.up1(x) + h
+        return self.tail(x)
+
+    def forward(self, raw: Tensor) -> dict[str, Any]:
+        return {"x_hat": self.render(raw), "likelihoods": {}}
+
+
+def _cat_coords(x: Tensor) -> Tensor:
+    return torch.cat((x, coordinate_map(x)), dim=1)

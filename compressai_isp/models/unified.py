@@ -1,0 +1,55 @@
+"""Unified structure (paper §3.2, Fig. 1(b)): mbt2018 trained directly on RAW -> sRGB pairs.
+
+Minnen et al.'s context + hyperprior model with a 4-channel input and one extra IGDN and
+transposed convolution in the decoder, so the packed RAW ``[B,4,H/2,W/2]`` decodes to sRGB
+``[B,3,H,W]``:
+
+.. code-block:: none
+
+    g_a: conv5x5/2 (4→N) GDN conv5x5/2 GDN conv5x5/2 GDN conv5x5/2 (N→M)      H/2 → H/32
+    g_s: deconv5x5/2 (M→N) IGDN deconv/2 IGDN deconv/2 IGDN deconv/2 IGDN      H/32 → H/2
+         deconv5x5/2 (N→3)   ← the extra layer                                  → H
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compressai.layers import GDN
+from compressai.models.utils import conv, deconv
+from torch import Tensor, nn
+
+from compressai_isp.models.base import ContextHyperprior
+from compressai_isp.registry import register_model
+
+__all__ = ["UnifiedRaw"]
+
+
+@register_model("unified-raw")
+class UnifiedRaw(ContextHyperprior):
+    """mbt2018 with a packed-RAW input and an sRGB output twice its size.
+
+    Args:
+        N: transform width (192, as mbt2018).
+        M: latent channels (192 for low rates, 320 for high rates, as mbt2018).
+    """
+
+    def __init__(self, N: int = 192, M: int = 192) -> None:
+        g_a = nn.Sequential(conv(4, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
+        g_s = nn.Sequential(
+            deconv(M, N), GDN(N, inverse=True),
+            deconv(N, N), GDN(N, inverse=True),
+            deconv(N, N), GDN(N, inverse=True),
+            deconv(N, N), GDN(N, inverse=True),
+            deconv(N, 3),
+        )  # fmt: skip
+        super().__init__(g_a, g_s, M=M, N_hyper=N, latent_stride=16)
+        self._config = {"N": N, "M": M}
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    @classmethod
+    def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:
+        return {"N": state_dict["g_a.0.weight"].size(0), "M": state_dict["g_a.6.weight"].size(0)}

@@ -1,0 +1,98 @@
+"""Trained weights with their own model card, read from the ``zoo/`` manifest.
+
+Like torchvision's weights API, every weight file is described by a :class:`Weights` entry:
+the file and its sha256, the architecture, quality and constructor config it was trained
+with, the exact training command, the data, and the metrics measured on the test split.
+``zoo/manifest.json`` at the repository root is the one source of truth; nothing is ever
+downloaded. Set ``COMPRESSAI_ISP_ZOO`` to use another folder with the same layout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["Weights", "WeightsNotFoundError", "zoo_dir", "list_weights", "get_weights"]
+
+MANIFEST_NAME = "manifest.json"
+
+
+class WeightsNotFoundError(LookupError):
+    """No trained weights exist for the requested (architecture, quality, metric)."""
+
+
+def zoo_dir() -> Path:
+    """The folder holding ``manifest.json`` and the weight files."""
+    env = os.environ.get("COMPRESSAI_ISP_ZOO")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "zoo"
+
+
+@dataclass(frozen=True)
+class Weights:
+    """One trained weight file and its model card."""
+
+    arch: str
+    quality: int
+    metric: str
+    file: str
+    sha256: str
+    config: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return zoo_dir() / self.file
+
+    def get_state_dict(self, check_hash: bool = True) -> dict[str, Tensor]:
+        """Load the state dict (``weights_only=True``) after checking the file's sha256."""
+        path = self.path
+        if not path.is_file():
+            raise WeightsNotFoundError(f"weight file {path} listed in the zoo manifest is missing")
+        data = path.read_bytes()
+        if check_hash:
+            digest = hashlib.sha256(data).hexdigest()
+            if digest != self.sha256:
+                raise ValueError(
+                    f"{path}: sha256 {digest[:16]}... does not match the manifest's "
+                    f"{self.sha256[:16]}... (corrupt or replaced weight file)"
+                )
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        return state.get("state_dict", state) if isinstance(state, dict) else state
+
+
+def _read_manifest() -> list[Weights]:
+    path = zoo_dir() / MANIFEST_NAME
+    if not path.is_file():
+        return []
+    try:
+        entries = json.loads(path.read_text())["weights"]
+        return [Weights(**entry) for entry in entries]
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path}: malformed zoo manifest ({err})") from err
+
+
+def list_weights(arch: str | None = None) -> list[Weights]:
+    """All weights in the manifest, optionally only those of ``arch``."""
+    return [w for w in _read_manifest() if arch is None or w.arch == arch]
+
+
+def get_weights(arch: str, quality: int, metric: str = "mse") -> Weights:
+    """The manifest entry for ``(arch, quality, metric)``, or a clear error listing what exists."""
+    for w in _read_manifest():
+        if (w.arch, w.quality, w.metric) == (arch, quality, metric):
+            return w
+    available = ", ".join(f"{w.arch} q{w.quality} ({w.metric})" for w in _read_manifest())
+    raise WeightsNotFoundError(
+        f"no pretrained weights for {arch} quality {quality} ({metric}); available: "
+        f"{available or 'none'}. Train one with `python -m compressai_isp.train --arch {arch} "
+        f"--quality {quality} ...` and load it with pretrained=False + load_state_dict, or "
+        f"add it to {zoo_dir() / MANIFEST_NAME}"
+    )
