@@ -1,0 +1,432 @@
+"""The ``.rbit`` container: one RAW photo coded by a RAWtoBit model, as a self-describing file.
+
+RAWtoBit (Jeong & Jung, ECCV-W 2022) turns a camera RAW into a bitstream from which an sRGB image
+is decoded. The network only produces the entropy-coded streams; this module wraps them with what
+a decoder needs to turn them back into *the photo*: which model (architecture, quality, metric and
+a fingerprint of its exact weights), how the RAW mosaic was cropped and padded on the way in (so
+the output gets the photo's own size and orientation), the latent shape, the stream lengths, and
+a CRC-32 over everything. The byte layout is documented in ``docs/readme/codec.md``; all integers
+are little-endian.
+
+The reader never trusts a length: every count and size is checked against the bytes actually
+present before anything is sliced or allocated, every field is range-checked, and each problem is
+reported as a one-line :class:`BitstreamError` that names the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from compressai_isp.data.bayer import BAYER_PATTERNS
+
+__all__ = [
+    "MAGIC",
+    "FORMAT_VERSION",
+    "FINGERPRINT_BYTES",
+    "MAX_SIDE",
+    "BitstreamError",
+    "Geometry",
+    "Header",
+    "Bitstream",
+    "weights_fingerprint",
+    "pack",
+    "unpack",
+    "read_bitstream",
+]
+
+#: File signature. The high-bit first byte catches 7-bit transfers, CR LF catches newline
+#: translation, and 0x1A stops ``type`` on DOS -- the same trick as PNG's signature.
+MAGIC = b"\x89RBIT\r\n\x1a"
+FORMAT_VERSION = 1
+FINGERPRINT_BYTES = 16
+#: Largest accepted RAW side. Far above any sensor (a 150 MP back is 14204 x 10652) and it keeps
+#: a hostile header from asking the decoder for an absurd amount of work.
+MAX_SIDE = 65535
+_MAX_NAME = 64
+_MAX_LATENT_DIMS = 4
+_MAX_GROUPS = 16
+_MAX_STRINGS = 16
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+# Orientation codes are LibRaw's ``sizes.flip``: 0 none, 3 rotate 180, 5 rotate 90 CCW,
+# 6 rotate 90 CW (the only values LibRaw reports for Bayer cameras).
+ORIENTATIONS = (0, 3, 5, 6)
+
+_FIXED = struct.Struct("<8sHIQ")  # magic, version, header length, total length
+_CRC = struct.Struct("<I")
+# Derived entropy-coder tables: model.update() recomputes them from the learned tensors, so
+# they describe no weight of their own and are left out of the fingerprint.
+_DERIVED_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length")
+
+
+class BitstreamError(ValueError):
+    """A ``.rbit`` stream that cannot be decoded; the message is one line naming the source."""
+
+
+def weights_fingerprint(model: nn.Module | dict[str, torch.Tensor]) -> bytes:
+    """First 16 bytes of a SHA-256 over a model's weights, identical wherever they are loaded.
+
+    Every ``state_dict`` tensor is hashed in sorted-key order as ``name NUL dtype NUL shape NUL
+    bytes`` (CPU, contiguous, native little-endian), except the CDF tables that
+    ``model.update()`` derives from the learned tensors. The encoder writes it into the header
+    and the decoder compares it with the weights it loaded, so a stream is never decoded by
+    weights it was not made with (which would silently give garbage).
+    """
+    state = model.state_dict() if isinstance(model, nn.Module) else model
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        if name.rsplit(".", 1)[-1] in _DERIVED_BUFFERS:
+            continue
+        t = state[name].detach().to("cpu").contiguous()
+        digest.update(name.encode("utf-8") + b"\0")
+        digest.update(str(t.dtype).encode("ascii") + b"\0")
+        digest.update(",".join(str(s) for s in t.shape).encode("ascii") + b"\0")
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.digest()[:FINGERPRINT_BYTES]
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where the coded pixels came from in the RAW file, and how to give them back.
+
+    Attributes:
+        raw_height, raw_width: size of the full sensor mosaic as stored in the RAW file.
+        cfa: the file's Bayer pattern, read row by row (``"GRBG"``: G R / B G).
+        crop_top, crop_left, crop_height, crop_width: the region of the mosaic that was coded.
+            It starts on a red site (so non-RGGB sensors lose one row/column, see
+            :func:`compressai_isp.data.bayer.cfa_crop`), excludes the sensor's masked margins,
+            and has even sides; the decoded sRGB has exactly ``crop_height x crop_width`` pixels.
+        pad_bottom, pad_right: replicate padding, in packed-RAW pixels, that brought the packed
+            image ``[4, crop_height/2, crop_width/2]`` to a multiple of the model's
+            ``downsampling_factor``; the decoder crops it away.
+        output_height, output_width: size the photo is shown at before rotation; differs from
+            the crop only for non-square pixels (LibRaw's ``pixel_aspect``, e.g. Kodak DC120).
+        orientation: LibRaw ``flip`` code applied after decoding (0, 3, 5 or 6).
+    """
+
+    raw_height: int
+    raw_width: int
+    cfa: str
+    crop_top: int
+    crop_left: int
+    crop_height: int
+    crop_width: int
+    pad_bottom: int = 0
+    pad_right: int = 0
+    output_height: int = 0
+    output_width: int = 0
+    orientation: int = 0
+
+    def __post_init__(self) -> None:
+        # 0 means "same as the crop" so callers with square pixels need not repeat themselves.
+        if self.output_height == 0:
+            object.__setattr__(self, "output_height", self.crop_height)
+        if self.output_width == 0:
+            object.__setattr__(self, "output_width", self.crop_width)
+
+    @property
+    def packed_size(self) -> tuple[int, int]:
+        """Packed-RAW size the model coded, padding included."""
+        return self.crop_height // 2 + self.pad_bottom, self.crop_width // 2 + self.pad_right
+
+    def check(self) -> None:
+        """Raise ``ValueError`` (one line) when the fields contradict each other."""
+        if self.cfa not in BAYER_PATTERNS:
+            raise ValueError(f"CFA {self.cfa!r} is not a Bayer pattern")
+        if not (0 < self.raw_height <= MAX_SIDE and 0 < self.raw_width <= MAX_SIDE):
+            raise ValueError(f"raw size {self.raw_height}x{self.raw_width} is out of range")
+        if (
+            self.crop_height <= 0
+            or self.crop_width <= 0
+            or self.crop_height % 2
+            or self.crop_width % 2
+        ):
+            raise ValueError(
+                f"crop size {self.crop_height}x{self.crop_width} must be positive and even"
+            )
+        if (
+            self.crop_top + self.crop_height > self.raw_height
+            or self.crop_left + self.crop_width > self.raw_width
+        ):
+            raise ValueError(
+                f"crop {self.crop_height}x{self.crop_width}+{self.crop_top}+{self.crop_left} "
+                f"exceeds the {self.raw_height}x{self.raw_width} mosaic"
+            )
+        red_top, red_left = self.crop_top % 2, self.crop_left % 2
+        if self.cfa[2 * red_top + red_left] != "R":
+            raise ValueError(
+                f"crop origin ({self.crop_top}, {self.crop_left}) is not a red site of {self.cfa}"
+            )
+        if not (0 < self.output_height <= MAX_SIDE and 0 < self.output_width <= MAX_SIDE):
+            raise ValueError(
+                f"output size {self.output_height}x{self.output_width} is out of range"
+            )
+        # Non-square pixels stretch one side; anything beyond 4:1 is not a camera.
+        for out, crop in (
+            (self.output_height, self.crop_height),
+            (self.output_width, self.crop_width),
+        ):
+            if not crop / 4 <= out <= crop * 4:
+                raise ValueError(
+                    f"output size {self.output_height}x{self.output_width} is not a plausible "
+                    f"rescale of the {self.crop_height}x{self.crop_width} crop"
+                )
+        if self.orientation not in ORIENTATIONS:
+            raise ValueError(f"orientation {self.orientation} is not one of {ORIENTATIONS}")
+
+
+@dataclass(frozen=True)
+class Header:
+    """Everything in a ``.rbit`` file except the entropy-coded payload."""
+
+    arch: str
+    quality: int
+    metric: str
+    fingerprint: bytes
+    geometry: Geometry
+    latent_shape: tuple[int, ...]
+    stream_lengths: tuple[tuple[int, ...], ...] = field(default=())
+    version: int = FORMAT_VERSION
+
+    @property
+    def payload_bytes(self) -> int:
+        return sum(sum(group) for group in self.stream_lengths)
+
+    def model_name(self) -> str:
+        """Short human description, e.g. ``rbn q6 mse``."""
+        return f"{self.arch} q{self.quality} {self.metric}"
+
+    def describe(self) -> dict[str, object]:
+        """The header as plain values (what ``compressai-isp info`` prints)."""
+        g = self.geometry
+        return {
+            "format_version": self.version,
+            "architecture": self.arch,
+            "quality": self.quality,
+            "metric": self.metric,
+            "weights_fingerprint": self.fingerprint.hex(),
+            "raw_size": f"{g.raw_height}x{g.raw_width}",
+            "cfa": g.cfa,
+            "crop": f"{g.crop_height}x{g.crop_width} at (top {g.crop_top}, left {g.crop_left})",
+            "padding_packed": f"bottom {g.pad_bottom}, right {g.pad_right}",
+            "output_size": f"{g.output_height}x{g.output_width}",
+            "orientation": g.orientation,
+            "latent_shape": "x".join(str(s) for s in self.latent_shape),
+            "stream_lengths": [list(group) for group in self.stream_lengths],
+            "payload_bytes": self.payload_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class Bitstream:
+    """A parsed ``.rbit`` file: header plus the model's ``strings`` (``[[y], [z]]`` for mbt2018)."""
+
+    header: Header
+    strings: list[list[bytes]]
+    total_bytes: int = 0
+
+
+def _check_name(value: str, what: str) -> None:
+    if not (isinstance(value, str) and len(value) <= _MAX_NAME and _NAME_RE.match(value)):
+        raise ValueError(f"{what} {value!r} must be 1-{_MAX_NAME} chars of [a-z0-9_.-]")
+
+
+def pack(
+    *,
+    arch: str,
+    quality: int,
+    metric: str,
+    fingerprint: bytes,
+    geometry: Geometry,
+    latent_shape: Sequence[int],
+    strings: Sequence[Sequence[bytes]],
+) -> bytes:
+    """Serialise one coded photo into the bytes of a ``.rbit`` file (docs/readme/codec.md)."""
+    _check_name(arch, "architecture")
+    _check_name(metric, "metric")
+    if not 0 <= quality <= 255:
+        raise ValueError(f"quality {quality} does not fit the format (0..255)")
+    if len(fingerprint) != FINGERPRINT_BYTES:
+        raise ValueError(f"fingerprint must be {FINGERPRINT_BYTES} bytes, got {len(fingerprint)}")
+    geometry.check()
+    if not 1 <= len(latent_shape) <= _MAX_LATENT_DIMS or not all(
+        0 < int(s) <= MAX_SIDE for s in latent_shape
+    ):
+        raise ValueError(f"latent shape {tuple(latent_shape)} does not fit the format")
+    if not 1 <= len(strings) <= _MAX_GROUPS or not all(
+        1 <= len(group) <= _MAX_STRINGS for group in strings
+    ):
+        raise ValueError(
+            f"expected 1..{_MAX_GROUPS} stream groups of 1..{_MAX_STRINGS} strings each"
+        )
+    g = geometry
+    body = bytearray()
+    body += struct.pack("<B", len(arch)) + arch.encode("ascii")
+    body += struct.pack("<B", quality)
+    body += struct.pack("<B", len(metric)) + metric.encode("ascii")
+    body += fingerprint
+    body += struct.pack("<II4s", g.raw_height, g.raw_width, g.cfa.encode("ascii"))
+    body += struct.pack("<IIII", g.crop_top, g.crop_left, g.crop_height, g.crop_width)
+    body += struct.pack("<HH", g.pad_bottom, g.pad_right)
+    body += struct.pack("<IIB", g.output_height, g.output_width, g.orientation)
+    body += struct.pack("<B", len(latent_shape))
+    body += b"".join(struct.pack("<I", int(s)) for s in latent_shape)
+    body += struct.pack("<B", len(strings))
+    for group in strings:
+        body += struct.pack("<B", len(group))
+        body += b"".join(struct.pack("<I", len(s)) for s in group)
+    header_len = _FIXED.size + len(body)
+    payload = b"".join(bytes(s) for group in strings for s in group)
+    total = header_len + len(payload) + _CRC.size
+    data = _FIXED.pack(MAGIC, FORMAT_VERSION, header_len, total) + bytes(body) + payload
+    return data + _CRC.pack(zlib.crc32(data))
+
+
+class _Reader:
+    """Bounds-checked cursor over the header bytes; running past the end is a truncation."""
+
+    def __init__(self, data: bytes, start: int, end: int, source: str) -> None:
+        self.data, self.pos, self.end, self.source = data, start, end, source
+
+    def take(self, n: int, what: str) -> bytes:
+        if n > self.end - self.pos:
+            raise BitstreamError(f"{self.source}: malformed header: {what} runs past its end")
+        out = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def unpack(self, fmt: str, what: str) -> tuple:
+        s = struct.Struct("<" + fmt)
+        return s.unpack(self.take(s.size, what))
+
+    def name(self, what: str) -> str:
+        (n,) = self.unpack("B", what)
+        raw = self.take(n, what)
+        try:
+            value = raw.decode("ascii")
+            _check_name(value, what)
+        except (UnicodeDecodeError, ValueError):
+            raise BitstreamError(f"{self.source}: malformed header: bad {what} {raw!r}") from None
+        return value
+
+
+def unpack(data: bytes, source: str = "<stream>") -> Bitstream:
+    """Parse and validate the bytes of a ``.rbit`` file; raise :class:`BitstreamError` if bad.
+
+    Checks, in this order: empty; signature; declared total length against the real one
+    (truncated / trailing bytes); CRC-32 (any corruption); format version (a newer file gets
+    "upgrade" advice); then every header field and the stream lengths against the payload.
+    The signature, the 22-byte fixed prefix and the trailing CRC are frozen for all versions,
+    which is what lets the CRC be checked before the version: a flipped version bit is
+    reported as corruption, not as a file from the future.
+    """
+    data = bytes(data)
+    if not data:
+        raise BitstreamError(f"{source}: empty file, not an .rbit stream")
+    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+        if MAGIC.startswith(data[: len(MAGIC)]):
+            raise BitstreamError(f"{source}: truncated: {len(data)} bytes, not even a signature")
+        raise BitstreamError(f"{source}: not an .rbit stream (wrong magic {data[:8]!r})")
+    if len(data) < _FIXED.size + _CRC.size:
+        raise BitstreamError(f"{source}: truncated: {len(data)} bytes, shorter than any header")
+    _, version, header_len, total = _FIXED.unpack_from(data)
+    if total > len(data):
+        raise BitstreamError(
+            f"{source}: truncated: header declares {total} bytes, file has {len(data)}"
+        )
+    if total < len(data):
+        raise BitstreamError(
+            f"{source}: corrupted: {len(data) - total} unexpected bytes after the declared "
+            f"{total}-byte stream"
+        )
+    (stored_crc,) = _CRC.unpack_from(data, total - _CRC.size)
+    actual_crc = zlib.crc32(memoryview(data)[: total - _CRC.size])
+    if stored_crc != actual_crc:
+        raise BitstreamError(
+            f"{source}: corrupted: CRC-32 mismatch (stored {stored_crc:08x}, computed "
+            f"{actual_crc:08x})"
+        )
+    if version > FORMAT_VERSION:
+        raise BitstreamError(
+            f"{source}: format version {version} is newer than this compressai-isp reads "
+            f"(up to {FORMAT_VERSION}); upgrade compressai-isp"
+        )
+    if version == 0:
+        raise BitstreamError(f"{source}: malformed header: format version 0 does not exist")
+    # From here on the bytes are what the writer wrote; the checks below guard against a
+    # buggy or deliberately crafted writer, so their messages say "malformed".
+    if not _FIXED.size <= header_len <= total - _CRC.size:
+        raise BitstreamError(f"{source}: malformed header: header length {header_len} out of range")
+    r = _Reader(data, _FIXED.size, header_len, source)
+    arch = r.name("architecture")
+    (quality,) = r.unpack("B", "quality")
+    metric = r.name("metric")
+    fingerprint = r.take(FINGERPRINT_BYTES, "weights fingerprint")
+    raw_h, raw_w, cfa_raw = r.unpack("II4s", "raw geometry")
+    top, left, crop_h, crop_w = r.unpack("IIII", "crop")
+    pad_b, pad_r = r.unpack("HH", "padding")
+    out_h, out_w, orientation = r.unpack("IIB", "output size")
+    try:
+        geometry = Geometry(
+            raw_h, raw_w, cfa_raw.decode("ascii"), top, left, crop_h, crop_w,
+            pad_b, pad_r, out_h, out_w, orientation,
+        )  # fmt: skip
+        geometry.check()
+    except (UnicodeDecodeError, ValueError) as err:
+        raise BitstreamError(f"{source}: malformed header: {err}") from None
+    (ndim,) = r.unpack("B", "latent shape")
+    if not 1 <= ndim <= _MAX_LATENT_DIMS:
+        raise BitstreamError(f"{source}: malformed header: latent shape has {ndim} dimensions")
+    latent_shape = r.unpack("I" * ndim, "latent shape")
+    if not all(0 < s <= MAX_SIDE for s in latent_shape):
+        raise BitstreamError(f"{source}: malformed header: latent shape {latent_shape}")
+    (n_groups,) = r.unpack("B", "stream table")
+    if not 1 <= n_groups <= _MAX_GROUPS:
+        raise BitstreamError(f"{source}: malformed header: {n_groups} stream groups")
+    lengths: list[tuple[int, ...]] = []
+    for _ in range(n_groups):
+        (count,) = r.unpack("B", "stream table")
+        if not 1 <= count <= _MAX_STRINGS:
+            raise BitstreamError(f"{source}: malformed header: {count} streams in a group")
+        lengths.append(r.unpack("I" * count, "stream table"))
+    if r.pos != header_len:
+        raise BitstreamError(
+            f"{source}: malformed header: {header_len - r.pos} unexplained header bytes"
+        )
+    payload_len = total - _CRC.size - header_len
+    declared = sum(sum(group) for group in lengths)
+    if declared != payload_len:
+        raise BitstreamError(
+            f"{source}: malformed header: streams add up to {declared} bytes, payload has "
+            f"{payload_len}"
+        )
+    strings: list[list[bytes]] = []
+    pos = header_len
+    for group in lengths:
+        strings.append([data[pos : pos + n] for n in group])
+        pos += sum(group)
+    header = Header(
+        arch, quality, metric, fingerprint, geometry, tuple(latent_shape), tuple(lengths), version
+    )
+    return Bitstream(header, strings, total)
+
+
+def read_bitstream(path: str | os.PathLike[str]) -> Bitstream:
+    """Read and validate a ``.rbit`` file (see :func:`unpack`)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise BitstreamError(f"{path}: is a directory, not an .rbit file") from None
+    except OSError as err:
+        raise BitstreamError(f"{path}: cannot read: {err.strerror or err}") from None
+    return unpack(data, str(path))
