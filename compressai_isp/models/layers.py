@@ -27,7 +27,7 @@ def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
 
 
 class ChannelAttention(nn.Module):
-    """Squeeze-and-excitation gate: avg-pool -> 1x1 (C -> C/r) -> ReLU -> 1x1 -> sigmoid -> scale."""
+    """Squeeze-and-excitation gate: pool -> 1x1 (C -> C/r) -> ReLU -> 1x1 -> sigmoid -> scale."""
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()

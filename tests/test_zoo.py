@@ -1,0 +1,106 @@
+"""The zoo: builders, quality ladders, registry and pretrained weights with model cards."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import compressai.registry
+import pytest
+import torch
+
+from compressai_isp import create_model, list_models, zoo
+from compressai_isp.models import RBN
+from compressai_isp.registry import MODELS
+
+ARCHS = ["rbn", "unified-raw", "raw-comp-teacher", "isp-teacher", "liteispnet", "cascaded"]
+TINY_RBN = {"N": 16, "M": 16, "N_hyper": 16, "decoder_width": 8}
+
+
+def test_every_architecture_is_in_the_zoo_and_in_compressai_registry() -> None:
+    assert set(ARCHS) <= set(zoo.image_models)
+    for arch in ARCHS:
+        assert compressai.registry.MODELS[arch] is MODELS[arch]
+        assert zoo.model_architectures[arch] is MODELS[arch]
+
+
+def test_quality_ladders_are_the_papers() -> None:
+    assert list(zoo.lambdas["rbn"].values()) == [0.0035, 0.0067, 0.013, 0.0483, 0.0932, 0.18, 0.36]
+    assert zoo.lambdas["raw-comp-teacher"] == zoo.lambdas["rbn"]
+    assert list(zoo.lambdas["unified-raw"].values()) == [
+        0.0035,
+        0.0067,
+        0.013,
+        0.025,
+        0.0483,
+        0.0932,
+        0.18,
+    ]
+    assert [zoo.cfgs["raw-comp-teacher"][q]["K"] for q in range(1, 8)] == [192] * 3 + [320] * 4
+
+
+@pytest.mark.parametrize("quality", [0, 8])
+def test_invalid_quality_names_the_range(quality: int) -> None:
+    with pytest.raises(ValueError, match=r"quality .* should be 1\.\.7"):
+        zoo.rbn(quality)
+
+
+def test_kwargs_override_the_quality_widths() -> None:
+    model = zoo.rbn(2, **TINY_RBN)
+    assert model.config == TINY_RBN
+    assert isinstance(create_model("rbn", quality=2, **TINY_RBN), RBN)
+    assert list_models() == sorted(zoo.image_models)
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        create_model("nope")
+
+
+@pytest.fixture
+def private_zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("COMPRESSAI_ISP_ZOO", str(tmp_path))
+    model = zoo.rbn(3, **TINY_RBN)
+    model.update(force=True)
+    path = tmp_path / "rbn-q3-tiny.pth"
+    torch.save(model.state_dict(), path)
+    entry = {
+        "arch": "rbn",
+        "quality": 3,
+        "metric": "mse",
+        "file": path.name,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "config": TINY_RBN,
+        "meta": {"lambda": 0.013, "recipe": "python -m compressai_isp.train ..."},
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps({"weights": [entry]}))
+    return tmp_path
+
+
+def test_pretrained_loads_the_manifest_weights_with_their_card(private_zoo: Path) -> None:
+    model = zoo.rbn(3, pretrained=True)
+    assert not model.training
+    assert model.config == TINY_RBN
+    weights = zoo.get_weights("rbn", 3)
+    assert weights.meta["lambda"] == 0.013
+    expected = weights.get_state_dict()
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, expected[key]), key
+    assert list_models(pretrained=True) == ["rbn"]
+
+
+def test_missing_weights_say_which_exist_and_how_to_train(private_zoo: Path) -> None:
+    with pytest.raises(zoo.WeightsNotFoundError, match=r"available: rbn q3 \(mse\).*train"):
+        zoo.rbn(5, pretrained=True)
+
+
+def test_corrupt_weight_file_is_refused_by_its_hash(private_zoo: Path) -> None:
+    path = private_zoo / "rbn-q3-tiny.pth"
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="sha256"):
+        zoo.rbn(3, pretrained=True)
+
+
+def test_pretrained_refuses_conflicting_widths(private_zoo: Path) -> None:
+    with pytest.raises(ValueError, match="cannot override"):
+        zoo.rbn(3, pretrained=True, N=32)
