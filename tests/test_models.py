@@ -101,7 +101,9 @@ def test_state_dict_round_trip_rebuilds_the_widths(arch: str) -> None:
         model.update(force=True)
     rebuilt = type(model).from_state_dict(model.state_dict())
     assert rebuilt.config == model.config
-    for (k, a), (_, b) in zip(model.state_dict().items(), rebuilt.state_dict().items()):
+    for (k, a), (_, b) in zip(
+        model.state_dict().items(), rebuilt.state_dict().items(), strict=True
+    ):
         assert torch.equal(a, b), k
 
 
@@ -127,7 +129,7 @@ def test_teachers_mirror_rbn_for_distillation() -> None:
     comp = RawCompTeacher(N=16, K=24, N_hyper=16)
     isp = ISPTeacher(N=16, M=16, N_hyper=16, decoder_width=8)
     # Encoders identical but for the last conv's width (K).
-    for (name, a), (_, b) in zip(rbn.g_a.named_modules(), comp.g_a.named_modules()):
+    for (name, a), (_, b) in zip(rbn.g_a.named_modules(), comp.g_a.named_modules(), strict=True):
         if name == "6":
             assert (a.out_channels, b.out_channels) == (16, 24)
         elif isinstance(a, torch.nn.Conv2d):
