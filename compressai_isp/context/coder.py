@@ -80,7 +80,7 @@ def _entropy_tables(model: nn.Module) -> tuple[list[list[int]], list[int], list[
             "(or update(force=True)) before compress/decompress"
         )
     lengths = gc.cdf_length.tolist()
-    cdfs = [row[:n] for row, n in zip(gc.quantized_cdf.tolist(), lengths)]
+    cdfs = [row[:n] for row, n in zip(gc.quantized_cdf.tolist(), lengths, strict=True)]
     return cdfs, lengths, gc.offset.tolist()
 
 
@@ -217,7 +217,7 @@ def compress_latent(model: nn.Module, y: Tensor, params: Tensor) -> list[bytes]:
     symbols_np = symbols.cpu().numpy().reshape(job.batch, -1).astype("<i4")
     indexes_np = indexes.cpu().numpy().reshape(job.batch, -1)
     strings = []
-    for sym, idx in zip(symbols_np, indexes_np):
+    for sym, idx in zip(symbols_np, indexes_np, strict=True):
         payload = RansEncoder().encode_with_indexes(
             sym.tolist(), idx.tolist(), cdfs, lengths, offsets
         )
@@ -264,7 +264,11 @@ def decompress_latent(model: nn.Module, strings: list[bytes], params: Tensor) ->
         idx = _scale_indexes(model, scales).cpu()
         used, local = torch.unique(idx, return_inverse=True)
         used_l = used.tolist()
-        sub = ([cdfs[k] for k in used_l], [lengths[k] for k in used_l], [offsets[k] for k in used_l])
+        sub = (
+            [cdfs[k] for k in used_l],
+            [lengths[k] for k in used_l],
+            [offsets[k] for k in used_l],
+        )
         local = local.view(job.batch, -1)
         out = []
         for i, dec in enumerate(decoders):

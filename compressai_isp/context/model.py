@@ -74,7 +74,9 @@ def context_compress(model: nn.Module, x: Tensor) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def context_decompress(model: nn.Module, strings: list[list[bytes]], shape: Any) -> dict[str, Tensor]:
+def context_decompress(
+    model: nn.Module, strings: list[list[bytes]], shape: Any
+) -> dict[str, Tensor]:
     """``model.decompress(strings, shape)`` of mbt2018: ``{"x_hat": g_s(y_hat).clamp(0, 1)}``."""
     check_context_model(model, ("g_s", *_HYPER))
     y_hat = context_decompress_latent(model, strings, shape)

@@ -98,7 +98,7 @@ class Schedule:
 
     @property
     def max_step(self) -> int:
-        return max(b - a for a, b in zip(self.bounds[:-1], self.bounds[1:]))
+        return max(b - a for a, b in zip(self.bounds[:-1], self.bounds[1:], strict=True))
 
 
 @lru_cache(maxsize=32)
