@@ -1,0 +1,65 @@
+"""RAW data layer: reading camera RAW files, LibRaw ground truth, synthetic RAW and datasets.
+
+Conventions (shared with the rest of compressai-isp): a packed RAW is float32 ``[4, H/2, W/2]``
+in ``[0, 1]`` with channels R, G1, G2, B whatever the camera's CFA; the sRGB target is float32
+``[3, H, W]`` in ``[0, 1]``; data pairs are ``(raw, srgb)`` (RAWtoBit §4.1).
+"""
+
+from pathlib import Path
+
+from .bayer import (
+    BAYER_PATTERNS,
+    cfa_crop,
+    dihedral,
+    mosaic,
+    normalize_cfa,
+    pack_bayer,
+    red_phase,
+    unpack_bayer,
+)
+from .dng import make_synthetic_dng, write_dng
+from .metadata import camera_make_model
+from .raw import (
+    RECIPE_VERSION,
+    RENDER_RECIPE,
+    RawImage,
+    RawReadError,
+    load_pair,
+    read_raw,
+    render_srgb,
+)
+from .synthetic import SyntheticRaw, random_scene, synthesize_mosaic, synthesize_raw
+
+__all__ = [
+    "BAYER_PATTERNS",
+    "RECIPE_VERSION",
+    "RENDER_RECIPE",
+    "RawImage",
+    "RawReadError",
+    "SyntheticRaw",
+    "camera_make_model",
+    "cfa_crop",
+    "dihedral",
+    "load_pair",
+    "make_synthetic_dng",
+    "mosaic",
+    "normalize_cfa",
+    "pack_bayer",
+    "random_scene",
+    "read_raw",
+    "red_phase",
+    "render_srgb",
+    "sample_raw_path",
+    "synthesize_mosaic",
+    "synthesize_raw",
+    "unpack_bayer",
+    "write_dng",
+]
+
+
+def sample_raw_path() -> Path:
+    """The small CC0 sample RAW shipped with the package (Kodak DC50, 512×768, GRBG).
+
+    See ``compressai_isp/assets/LICENSE.md`` for its licence (CC0 1.0, thorsted/digicam_corpus).
+    """
+    return Path(__file__).resolve().parent.parent / "assets" / "Kodak_DC50_DC0010S.KDC"
