@@ -1,0 +1,154 @@
+"""Reading RAW files: per-channel levels, RGGB packing by crop, pixel-aligned LibRaw targets."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import rawpy
+import torch
+
+from compressai_isp.data import (
+    BAYER_PATTERNS,
+    RawReadError,
+    load_pair,
+    make_synthetic_dng,
+    read_raw,
+    render_srgb,
+    sample_raw_path,
+    write_dng,
+)
+
+
+def _square_scene(height: int = 60, width: int = 80) -> torch.Tensor:
+    """Grey background with a bright rectangle whose edges sit on odd and even pixels."""
+    scene = torch.full((3, height, width), 0.3)
+    scene[:, 17:41, 23:53] = 0.9
+    return scene
+
+
+@pytest.mark.parametrize("cfa", BAYER_PATTERNS)
+def test_levels_are_normalised_per_channel(tmp_path, cfa):
+    # Every pixel sits exactly halfway between its channel's black and the white level.
+    blacks = [100, 120, 140, 160]
+    white = 1100
+    halfway = [(b + white) // 2 for b in blacks]
+    from compressai_isp.data.bayer import unpack_bayer
+
+    packed = np.array(halfway, dtype=np.uint16).reshape(4, 1, 1) * np.ones((4, 12, 12), np.uint16)
+    mosaic = unpack_bayer(packed, cfa)
+    path = write_dng(tmp_path / "x.dng", mosaic, cfa, black_level=blacks, white_level=white)
+    raw = read_raw(path)
+    assert raw.cfa == cfa
+    assert raw.black_level == tuple(float(b) for b in blacks)
+    assert raw.white_level == (float(white),) * 4
+    assert raw.packed.dtype == torch.float32
+    assert tuple(raw.packed.shape) == (4, 12, 12)
+    assert torch.allclose(raw.packed, torch.full_like(raw.packed, 0.5), atol=1e-3)
+
+
+def test_values_outside_black_and_white_are_clipped(tmp_path):
+    mosaic = np.tile(np.array([[10, 4000], [4000, 10]], np.uint16), (11, 11))
+    raw = read_raw(write_dng(tmp_path / "c.dng", mosaic, black_level=64, white_level=3000 + 1095))
+    assert raw.packed.min() == 0.0
+    assert raw.packed[1].min() > 0.97  # G sites: (4000 - 64) / (4095 - 64)
+
+
+@pytest.mark.parametrize("cfa", BAYER_PATTERNS)
+def test_raw_and_libraw_target_are_pixel_aligned_for_every_cfa(tmp_path, cfa):
+    scene = _square_scene()
+    path = make_synthetic_dng(tmp_path / f"{cfa}.dng", scene, cfa, noise=False)
+    info = read_raw(path)
+    raw, srgb = load_pair(path)
+    top, left, h, w = info.crop
+    assert (top, left) == {"RGGB": (0, 0), "GRBG": (0, 1), "GBRG": (1, 0), "BGGR": (1, 1)}[cfa]
+    assert tuple(srgb.shape) == (3, h, w) == (3, 2 * raw.shape[1], 2 * raw.shape[2])
+    assert torch.equal(raw, info.packed)
+
+    inside = scene[0, top : top + h, left : left + w] > 0.6
+    # The target shows the rectangle exactly where the scene has it, no shift.
+    lum = srgb.mean(0)
+    assert torch.equal(lum > (lum.min() + lum.max()) / 2, inside)
+    # Each packed channel samples its own site of the same crop: R at (2i, 2j), G1 at (2i, 2j+1)...
+    for channel, (dy, dx) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+        plane = raw[channel]
+        assert torch.equal(plane > (plane.min() + plane.max()) / 2, inside[dy::2, dx::2])
+
+
+def test_target_renders_the_scene_colours_with_the_documented_recipe(tmp_path):
+    scene = torch.zeros(3, 48, 48)
+    scene[0, :, :16], scene[1, :, 16:32], scene[2, :, 32:] = 0.8, 0.8, 0.8  # red, green, blue bars
+    srgb = render_srgb(make_synthetic_dng(tmp_path / "bars.dng", scene, noise=False), bits=16)
+    means = [srgb[:, 8:40, x0 + 4 : x0 + 12].mean(dim=(1, 2)) for x0 in (0, 16, 32)]
+    for expected_channel, mean in enumerate(means):
+        # camera WB and colour matrix in the DNG undo the synthetic camera
+        assert int(mean.argmax()) == expected_channel
+
+
+def test_sixteen_bit_target_is_finer_than_eight_bit(tmp_path):
+    path = make_synthetic_dng(tmp_path / "g.dng", 3, size=(32, 32))
+    eight, sixteen = render_srgb(path, bits=8), render_srgb(path, bits=16)
+    assert torch.allclose(eight, sixteen, atol=1.5 / 255)
+    assert len(torch.unique(sixteen)) > len(torch.unique(eight))
+    with pytest.raises(ValueError, match="bits"):
+        render_srgb(path, bits=12)
+
+
+def test_sample_raw_ships_with_the_package_and_reads():
+    path = sample_raw_path()
+    assert path.is_file()
+    assert (path.parent / "LICENSE.md").read_text().count("CC0") >= 1
+    raw, srgb = load_pair(path)
+    info = read_raw(path)
+    assert info.cfa == "GRBG" and info.raw_size == (512, 768) and info.crop == (0, 1, 512, 766)
+    assert "DC50" in info.model
+    assert tuple(raw.shape) == (4, 256, 383) and tuple(srgb.shape) == (3, 512, 766)
+    assert 0.05 < float(raw.mean()) < 0.95 and 0.05 < float(srgb.mean()) < 0.95
+
+
+def test_real_canon_crw_reads_with_its_black_level(shared_data):
+    path = shared_data / "raw" / "Canon__PowerShot_S40__CRW_0101.CRW"
+    info = read_raw(path)
+    assert (info.make, info.model) == ("Canon", "Canon PowerShot S40")
+    assert info.cfa == "RGGB" and info.crop == (0, 0, 1720, 2312)
+    assert info.black_level == (32.0,) * 4 and info.white_level == (1023.0,) * 4
+    with rawpy.imread(str(path)) as r:
+        expected = (r.raw_image_visible[0, 0].astype(np.float32) - 32) / (1023 - 32)
+    assert info.packed[0, 0, 0] == pytest.approx(max(float(expected), 0.0))
+
+
+def test_non_square_pixel_camera_is_refused_naming_the_file(shared_data):
+    path = shared_data / "raw" / "Kodak__DC120__DC120IMG__P003914.KDC"
+    with pytest.raises(RawReadError, match="non-square") as err:
+        read_raw(path)
+    assert str(path) in str(err.value)
+
+
+def test_missing_and_empty_files_name_the_file(tmp_path):
+    with pytest.raises(RawReadError, match="no such file") as err:
+        read_raw(tmp_path / "nope.dng")
+    assert "nope.dng" in str(err.value)
+    (tmp_path / "empty.nef").write_bytes(b"")
+    with pytest.raises(RawReadError, match="empty"):
+        load_pair(tmp_path / "empty.nef")
+    with pytest.raises(RawReadError, match="not a regular file"):
+        read_raw(tmp_path)
+
+
+@pytest.mark.parametrize("cut", [100, 0.5, -1000])
+def test_truncated_files_are_reported(tmp_path, cut):
+    good = make_synthetic_dng(tmp_path / "good.dng", 1, size=(64, 64)).read_bytes()
+    end = int(len(good) * cut) if isinstance(cut, float) else cut
+    (tmp_path / "cut.dng").write_bytes(good[:end])
+    with pytest.raises(RawReadError, match="cut.dng"):
+        load_pair(tmp_path / "cut.dng")
+
+
+def test_non_raw_files_are_refused(tmp_path):
+    (tmp_path / "photo.dng").write_bytes(os.urandom(4096))
+    with pytest.raises(RawReadError, match="not a RAW format"):
+        read_raw(tmp_path / "photo.dng")
+    (tmp_path / "notes.txt").write_text("hello\n" * 500)
+    with pytest.raises(RawReadError, match="notes.txt"):
+        read_raw(tmp_path / "notes.txt")
