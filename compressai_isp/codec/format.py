@@ -108,8 +108,6 @@ class Geometry:
         pad_bottom, pad_right: replicate padding, in packed-RAW pixels, that brought the packed
             image ``[4, crop_height/2, crop_width/2]`` to a multiple of the model's
             ``downsampling_factor``; the decoder crops it away.
-        output_height, output_width: size the photo is shown at before rotation; differs from
-            the crop only for non-square pixels (LibRaw's ``pixel_aspect``, e.g. Kodak DC120).
         orientation: LibRaw ``flip`` code applied after decoding (0, 3, 5 or 6).
     """
 
@@ -122,16 +120,7 @@ class Geometry:
     crop_width: int
     pad_bottom: int = 0
     pad_right: int = 0
-    output_height: int = 0
-    output_width: int = 0
     orientation: int = 0
-
-    def __post_init__(self) -> None:
-        # 0 means "same as the crop" so callers with square pixels need not repeat themselves.
-        if self.output_height == 0:
-            object.__setattr__(self, "output_height", self.crop_height)
-        if self.output_width == 0:
-            object.__setattr__(self, "output_width", self.crop_width)
 
     @property
     def packed_size(self) -> tuple[int, int]:
@@ -166,20 +155,6 @@ class Geometry:
             raise ValueError(
                 f"crop origin ({self.crop_top}, {self.crop_left}) is not a red site of {self.cfa}"
             )
-        if not (0 < self.output_height <= MAX_SIDE and 0 < self.output_width <= MAX_SIDE):
-            raise ValueError(
-                f"output size {self.output_height}x{self.output_width} is out of range"
-            )
-        # Non-square pixels stretch one side; anything beyond 4:1 is not a camera.
-        for out, crop in (
-            (self.output_height, self.crop_height),
-            (self.output_width, self.crop_width),
-        ):
-            if not crop / 4 <= out <= crop * 4:
-                raise ValueError(
-                    f"output size {self.output_height}x{self.output_width} is not a plausible "
-                    f"rescale of the {self.crop_height}x{self.crop_width} crop"
-                )
         if self.orientation not in ORIENTATIONS:
             raise ValueError(f"orientation {self.orientation} is not one of {ORIENTATIONS}")
 
@@ -218,7 +193,8 @@ class Header:
             "cfa": g.cfa,
             "crop": f"{g.crop_height}x{g.crop_width} at (top {g.crop_top}, left {g.crop_left})",
             "padding_packed": f"bottom {g.pad_bottom}, right {g.pad_right}",
-            "output_size": f"{g.output_height}x{g.output_width}",
+            "output_size": f"{g.crop_height}x{g.crop_width}"
+            + (" (rotated on decode)" if g.orientation in (5, 6) else ""),
             "orientation": g.orientation,
             "latent_shape": "x".join(str(s) for s in self.latent_shape),
             "stream_lengths": [list(group) for group in self.stream_lengths],
@@ -277,7 +253,7 @@ def pack(
     body += struct.pack("<II4s", g.raw_height, g.raw_width, g.cfa.encode("ascii"))
     body += struct.pack("<IIII", g.crop_top, g.crop_left, g.crop_height, g.crop_width)
     body += struct.pack("<HH", g.pad_bottom, g.pad_right)
-    body += struct.pack("<IIB", g.output_height, g.output_width, g.orientation)
+    body += struct.pack("<B", g.orientation)
     body += struct.pack("<B", len(latent_shape))
     body += b"".join(struct.pack("<I", int(s)) for s in latent_shape)
     body += struct.pack("<B", len(strings))
@@ -374,11 +350,11 @@ def unpack(data: bytes, source: str = "<stream>") -> Bitstream:
     raw_h, raw_w, cfa_raw = r.unpack("II4s", "raw geometry")
     top, left, crop_h, crop_w = r.unpack("IIII", "crop")
     pad_b, pad_r = r.unpack("HH", "padding")
-    out_h, out_w, orientation = r.unpack("IIB", "output size")
+    (orientation,) = r.unpack("B", "orientation")
     try:
         geometry = Geometry(
             raw_h, raw_w, cfa_raw.decode("ascii"), top, left, crop_h, crop_w,
-            pad_b, pad_r, out_h, out_w, orientation,
+            pad_b, pad_r, orientation,
         )  # fmt: skip
         geometry.check()
     except (UnicodeDecodeError, ValueError) as err:

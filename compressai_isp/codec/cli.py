@@ -1,0 +1,278 @@
+"""``compressai-isp encode | decode | info``: RAW photos to ``.rbit`` files and back to sRGB.
+
+Examples::
+
+    compressai-isp encode IMG_0001.CR2                       # -> IMG_0001.rbit, default model
+    compressai-isp encode raws/*.dng -o coded/ -a rbn -q 4   # batch, progress bar
+    compressai-isp encode IMG.nef --checkpoint runs/rbn/model_best.pth
+    compressai-isp decode IMG_0001.rbit -o IMG_0001.png --bits 16
+    compressai-isp info IMG_0001.rbit
+
+Every failure is one line on stderr naming the file, and the exit status is non-zero: 1 when
+some input could not be processed (the others still are), 2 for bad arguments or an unusable
+model. Outputs are written atomically, so an interrupted or failed run leaves no partial file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from compressai_isp.codec.format import BitstreamError, read_bitstream
+
+__all__ = ["main", "DEFAULT_ARCH", "DEFAULT_QUALITY", "DEFAULT_METRIC"]
+
+#: The default model: ``compressai_isp.zoo.rbn(quality=6, pretrained=True)``.
+DEFAULT_ARCH, DEFAULT_QUALITY, DEFAULT_METRIC = "rbn", 6, "mse"
+_DEBUG_ENV = "COMPRESSAI_ISP_DEBUG"
+
+
+class UsageError(ValueError):
+    """Arguments that cannot work (exit status 2)."""
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text or type(err).__name__
+
+
+def _fail(prog: str, message: str) -> None:
+    tqdm.write(f"{prog}: error: {message}", file=sys.stderr)
+
+
+def _outputs(inputs: Sequence[Path], output: Path | None, suffix: str, what: str) -> list[Path]:
+    """Output path of each input: ``-o`` itself for one input, ``-o DIR/stem+suffix`` for many,
+    or next to the input when ``-o`` is omitted. Refuses collisions and overwriting an input."""
+    many = len(inputs) > 1 or (output is not None and output.is_dir())
+    if output is not None and many:
+        if output.exists() and not output.is_dir():
+            raise UsageError(f"-o {output}: several inputs need -o to be a directory")
+        output.mkdir(parents=True, exist_ok=True)
+        outs = [output / (p.stem + suffix) for p in inputs]
+    elif output is not None:
+        outs = [output]
+    else:
+        outs = [p.with_suffix(suffix) for p in inputs]
+    seen: dict[Path, Path] = {}
+    for src, dst in zip(inputs, outs, strict=True):
+        key = dst.resolve()
+        if key in seen:
+            raise UsageError(f"{src} and {seen[key]} would both be written to {dst}")
+        if key == src.resolve():
+            raise UsageError(f"{src}: output {dst} would overwrite the input")
+        seen[key] = src
+    if output is not None and not many and output.suffix.lower() not in what.split("|"):
+        raise UsageError(f"-o {output}: expected a {what.replace('|', ' or ')} file")
+    return outs
+
+
+def _run_batch(prog: str, inputs: Sequence[Path], job: Callable[[Path], str], desc: str) -> int:
+    """Run ``job`` on every input with a progress bar; one line per result or error."""
+    failures = 0
+    bar = tqdm(inputs, desc=desc, unit="file", disable=len(inputs) < 2 or None, file=sys.stderr)
+    for path in bar:
+        try:
+            tqdm.write(job(path), file=sys.stdout)
+        except (BitstreamError, ValueError, LookupError, OSError) as err:
+            failures += 1
+            _fail(prog, _one_line(err))
+        except Exception as err:  # noqa: BLE001 - a batch must go on; still one line
+            if os.environ.get(_DEBUG_ENV):
+                raise
+            failures += 1
+            _fail(
+                prog,
+                f"{path}: internal error {type(err).__name__}: {_one_line(err)} "
+                f"(set {_DEBUG_ENV}=1 for a traceback)",
+            )
+    if failures and len(inputs) > 1:
+        _fail(prog, f"{failures} of {len(inputs)} files failed")
+    return 1 if failures else 0
+
+
+# ---- encode --------------------------------------------------------------------------------
+
+
+def _encode_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="compressai-isp encode",
+        description="Compress camera RAW files (DNG, CR2, NEF, CRW, KDC, ... anything LibRaw "
+        "reads with a Bayer sensor) into .rbit bitstream files.",
+    )
+    p.add_argument("inputs", nargs="+", type=Path, metavar="PHOTO", help="RAW file(s)")
+    p.add_argument(
+        "-o", "--output", type=Path,
+        help="output .rbit file (one input) or directory (several); default: next to each input",
+    )  # fmt: skip
+    p.add_argument("-a", "--arch", help=f"zoo architecture (default: {DEFAULT_ARCH})")
+    p.add_argument("-q", "--quality", type=int, help=f"zoo quality (default: {DEFAULT_QUALITY})")
+    p.add_argument("-m", "--metric", help=f"zoo metric (default: {DEFAULT_METRIC})")
+    p.add_argument(
+        "--checkpoint", type=Path, metavar="PATH",
+        help="use these weights (training checkpoint or model_best.pth) instead of the zoo",
+    )  # fmt: skip
+    return p
+
+
+def _encode(args: argparse.Namespace, prog: str) -> int:
+    from compressai_isp.codec.engine import checkpoint_model, encode_raw, zoo_model
+    from compressai_isp.data import read_raw
+    from compressai_isp.metrics import bpp_from_strings
+
+    outs = _outputs(args.inputs, args.output, ".rbit", ".rbit")
+    if args.checkpoint is not None:
+        cm = checkpoint_model(args.checkpoint, args.arch, args.quality, args.metric)
+    else:
+        cm = zoo_model(
+            args.arch or DEFAULT_ARCH,
+            DEFAULT_QUALITY if args.quality is None else args.quality,
+            args.metric or DEFAULT_METRIC,
+        )
+    destination = dict(zip(args.inputs, outs, strict=True))
+
+    def job(path: Path) -> str:
+        from compressai_isp.data._atomic import atomic_open
+
+        start = time.perf_counter()
+        raw = read_raw(path)
+        data = encode_raw(raw, cm)
+        with atomic_open(destination[path]) as f:
+            f.write(data)
+        pixels = raw.crop[2] * raw.crop[3]
+        return (
+            f"{path} -> {destination[path]}: {len(data)} bytes, "
+            f"{bpp_from_strings(data, pixels):.4f} bpp over {raw.crop[2]}x{raw.crop[3]} px, "
+            f"{time.perf_counter() - start:.2f} s"
+        )
+
+    return _run_batch(prog, args.inputs, job, "encode")
+
+
+# ---- decode --------------------------------------------------------------------------------
+
+
+def _decode_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="compressai-isp decode",
+        description="Decompress .rbit files into sRGB PNG or TIFF images at the photo's size.",
+    )
+    p.add_argument("inputs", nargs="+", type=Path, metavar="STREAM", help=".rbit file(s)")
+    p.add_argument(
+        "-o", "--output", type=Path,
+        help="output .png/.tif file (one input) or directory (several); default: next to each "
+        "input, as --format",
+    )  # fmt: skip
+    p.add_argument("--bits", type=int, choices=(8, 16), default=8, help="bits per sample (8)")
+    p.add_argument(
+        "--format", choices=("png", "tif"), default="png",
+        help="image format when -o is a directory or omitted (png)",
+    )  # fmt: skip
+    p.add_argument(
+        "--checkpoint", type=Path, metavar="PATH",
+        help="decode with these weights instead of the zoo's (must be the encoder's weights)",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-orientation", action="store_true",
+        help="keep the sensor's orientation (pixel-aligned with the RAW) instead of the camera's",
+    )  # fmt: skip
+    return p
+
+
+def _decode(args: argparse.Namespace, prog: str) -> int:
+    from compressai_isp.codec.engine import (
+        CodecModel,
+        checkpoint_model,
+        decode_bitstream,
+        model_for_stream,
+        save_image,
+    )
+
+    outs = _outputs(args.inputs, args.output, "." + args.format, ".png|.tif|.tiff")
+    checkpoint = checkpoint_model(args.checkpoint) if args.checkpoint is not None else None
+    cache: dict[tuple[str, int, str], CodecModel] = {}
+    destination = dict(zip(args.inputs, outs, strict=True))
+
+    def job(path: Path) -> str:
+        start = time.perf_counter()
+        bs = read_bitstream(path)
+        cm = model_for_stream(bs.header, str(path), checkpoint, cache)
+        srgb = decode_bitstream(bs, cm, str(path), apply_orientation=not args.no_orientation)
+        save_image(destination[path], srgb, args.bits)
+        h, w = srgb.shape[-2:]
+        return (
+            f"{path} -> {destination[path]}: {w}x{h} px, {args.bits}-bit, "
+            f"{time.perf_counter() - start:.2f} s"
+        )
+
+    return _run_batch(prog, args.inputs, job, "decode")
+
+
+# ---- info ----------------------------------------------------------------------------------
+
+
+def _info_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="compressai-isp info", description="Print the header of .rbit files."
+    )
+    p.add_argument("inputs", nargs="+", type=Path, metavar="STREAM", help=".rbit file(s)")
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    return p
+
+
+def _info(args: argparse.Namespace, prog: str) -> int:
+    def job(path: Path) -> str:
+        bs = read_bitstream(path)
+        fields = {"file": str(path), "file_bytes": bs.total_bytes, **bs.header.describe()}
+        if args.json:
+            return json.dumps(fields)
+        width = max(len(k) for k in fields)
+        return "\n".join(f"{k:<{width}}  {v}" for k, v in fields.items())
+
+    return _run_batch(prog, args.inputs, job, "info")
+
+
+_COMMANDS = {
+    "encode": (_encode_parser, _encode),
+    "decode": (_decode_parser, _decode),
+    "info": (_info_parser, _info),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``encode``, ``decode`` or ``info``; ``argv[0]`` is the command name."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in _COMMANDS:
+        got = repr(argv[0]) if argv else "nothing"
+        print(
+            f"compressai-isp: expected a command ({', '.join(_COMMANDS)}), got {got}",
+            file=sys.stderr,
+        )
+        return 2
+    command, rest = argv[0], argv[1:]
+    make_parser, run = _COMMANDS[command]
+    prog = f"compressai-isp {command}"
+    try:
+        args = make_parser().parse_args(rest)
+    except SystemExit as done:  # argparse already printed usage / help
+        return int(done.code or 0)
+    try:
+        return run(args, prog)
+    except (UsageError, ValueError, LookupError, OSError) as err:
+        if os.environ.get(_DEBUG_ENV):
+            raise
+        _fail(prog, _one_line(err))
+        return 2
+    except KeyboardInterrupt:
+        _fail(prog, "interrupted (no partial output was left behind)")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

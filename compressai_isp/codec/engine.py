@@ -1,0 +1,324 @@
+"""RAW photo -> ``.rbit`` bytes -> sRGB: the codec behind ``compressai-isp encode/decode``.
+
+Encoding (RAWtoBit, Jeong & Jung 2022, Fig. 1c): the RAW file is read by
+:func:`compressai_isp.data.read_raw` (visible area, per-channel black/white normalisation,
+crop to a red site, RGGB packing, paper §4.1), replicate-padded to the model's
+``downsampling_factor``, coded by ``model.compress``, and wrapped in the container of
+:mod:`compressai_isp.codec.format` together with that geometry. Decoding reverses it and gives
+the photo back at its own size and orientation.
+
+A stream names the model that made it (architecture, quality, metric) and carries a fingerprint
+of the exact weights; :func:`model_for_stream` finds those weights in the zoo (or takes a
+checkpoint) and refuses to decode with any others.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from compressai_isp.codec.format import (
+    Bitstream,
+    BitstreamError,
+    Geometry,
+    Header,
+    pack,
+    weights_fingerprint,
+)
+from compressai_isp.data._atomic import atomic_open
+
+__all__ = [
+    "CodecModel",
+    "zoo_model",
+    "checkpoint_model",
+    "model_for_stream",
+    "encode_raw",
+    "encode_file",
+    "decode_bitstream",
+    "orient",
+    "save_image",
+    "IMAGE_SUFFIXES",
+]
+
+#: Output formats of :func:`save_image`.
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class CodecModel:
+    """A RAW -> sRGB compression model ready to code, with the identity written into streams."""
+
+    model: nn.Module
+    arch: str
+    quality: int
+    metric: str
+    fingerprint: bytes
+    source: str
+
+    def describe(self) -> str:
+        return (
+            f"{self.fingerprint.hex()} ({self.arch} q{self.quality} {self.metric}, {self.source})"
+        )
+
+
+def _ready(model: nn.Module, what: str) -> nn.Module:
+    """Eval mode with the entropy coder's tables filled; refuse models that cannot code RAW."""
+    if getattr(model, "input_kind", None) != "raw" or getattr(model, "output_kind", None) != "srgb":
+        raise ValueError(
+            f"{what} maps {getattr(model, 'input_kind', '?')} to "
+            f"{getattr(model, 'output_kind', '?')}; the RAW codec needs a RAW -> sRGB "
+            "compression model (rbn, unified-raw, cascaded)"
+        )
+    if not callable(getattr(model, "compress", None)):
+        raise ValueError(f"{what} has no compress()/decompress(): not a compression model")
+    model.eval()
+    # Fills the CDF tables only when absent (update(force=False)), so tables shipped with the
+    # weights are used as they are.
+    model.update(force=False)
+    return model
+
+
+def _wrap(model: nn.Module, arch: str, quality: int, metric: str, source: str) -> CodecModel:
+    model = _ready(model, f"{arch} ({source})")
+    return CodecModel(model, arch, quality, metric, weights_fingerprint(model), source)
+
+
+def zoo_model(arch: str, quality: int, metric: str = "mse") -> CodecModel:
+    """The zoo's trained weights for ``arch`` / ``quality`` / ``metric``.
+
+    Raises ``LookupError`` (``WeightsNotFoundError``) naming the missing weights, or
+    ``ValueError`` for an unknown architecture or quality.
+    """
+    from compressai_isp import zoo
+
+    if arch not in zoo.image_models:
+        raise ValueError(
+            f"unknown architecture {arch!r}; known: {', '.join(sorted(zoo.image_models))}"
+        )
+    model = zoo.image_models[arch](quality, metric=metric, pretrained=True)
+    return _wrap(model, arch, quality, metric, "zoo")
+
+
+def _load_state(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - training checkpoints hold RNG states; load them fully below
+        from compressai_isp.training.checkpoint import load_checkpoint
+
+        return load_checkpoint(path)
+
+
+def checkpoint_model(
+    path: str | os.PathLike[str],
+    arch: str | None = None,
+    quality: int | None = None,
+    metric: str | None = None,
+) -> CodecModel:
+    """A model from a training checkpoint or an exported ``model_best.pth``.
+
+    The architecture, quality and metric come from the file when it records them (the training
+    CLI's files do), else from the arguments; the widths come from the weights themselves.
+    """
+    from compressai_isp.registry import MODELS
+
+    path = Path(path)
+    state = _load_state(path)
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint {path} does not hold a dict")
+    state_dict = state.get("state_dict", state)
+    arch = state.get("arch", arch) if arch is None else arch
+    if arch is None:
+        raise ValueError(f"checkpoint {path} does not record its architecture; pass -a ARCH")
+    if arch not in MODELS:
+        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(MODELS))}")
+    quality = int(state.get("quality", 0) if quality is None else quality)
+    metric = str(state.get("metric", "mse") if metric is None else metric)
+    cls = MODELS[arch]
+    try:
+        model = cls.from_state_dict(state_dict)
+    except (KeyError, RuntimeError, TypeError, AttributeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"checkpoint {path} does not hold {arch} weights ({first})") from None
+    return _wrap(model, arch, quality, metric, str(path))
+
+
+def model_for_stream(
+    header: Header,
+    source: str,
+    checkpoint: CodecModel | None = None,
+    cache: dict[tuple[str, int, str], CodecModel] | None = None,
+) -> CodecModel:
+    """The model that decodes ``header``'s stream, or a one-line :class:`BitstreamError`.
+
+    With ``checkpoint`` that model is used; otherwise the zoo's weights for the header's
+    architecture / quality / metric. Either way the weights' fingerprint must equal the
+    stream's.
+    """
+    needed = f"{header.fingerprint.hex()} ({header.model_name()})"
+    if checkpoint is None:
+        key = (header.arch, header.quality, header.metric)
+        found = cache.get(key) if cache is not None else None
+        if found is None:
+            from compressai_isp import zoo
+
+            if header.arch not in zoo.image_models:
+                raise BitstreamError(
+                    f"{source}: made by unknown model architecture {header.arch!r} "
+                    f"(known: {', '.join(sorted(zoo.image_models))}); this stream needs weights "
+                    f"{needed}: pass them with --checkpoint"
+                )
+            try:
+                found = zoo_model(header.arch, header.quality, header.metric)
+            except (LookupError, ValueError) as err:
+                raise BitstreamError(
+                    f"{source}: this stream needs weights {needed}, which the zoo cannot "
+                    f"provide ({err}); pass them with --checkpoint"
+                ) from None
+            if cache is not None:
+                cache[key] = found
+        checkpoint = found
+    if checkpoint.fingerprint != header.fingerprint:
+        raise BitstreamError(
+            f"{source}: this stream needs weights {needed}; loaded weights are "
+            f"{checkpoint.describe()}"
+        )
+    return checkpoint
+
+
+def encode_raw(raw: Any, cm: CodecModel) -> bytes:
+    """Code a :class:`compressai_isp.data.RawImage` into the bytes of a ``.rbit`` file."""
+    from compressai_isp.models import pad_to_multiple
+
+    packed = raw.packed.unsqueeze(0).to(torch.float32)
+    h, w = packed.shape[-2:]
+    factor = cm.model.downsampling_factor
+    x = pad_to_multiple(packed, factor)
+    top, left, crop_h, crop_w = raw.crop
+    geometry = Geometry(
+        raw_height=raw.raw_size[0],
+        raw_width=raw.raw_size[1],
+        cfa=raw.cfa,
+        crop_top=top,
+        crop_left=left,
+        crop_height=crop_h,
+        crop_width=crop_w,
+        pad_bottom=x.shape[-2] - h,
+        pad_right=x.shape[-1] - w,
+        orientation=raw.orientation if raw.orientation in (0, 3, 5, 6) else 0,
+    )
+    with torch.no_grad():
+        out = cm.model.compress(x)
+    return pack(
+        arch=cm.arch,
+        quality=cm.quality,
+        metric=cm.metric,
+        fingerprint=cm.fingerprint,
+        geometry=geometry,
+        latent_shape=tuple(int(s) for s in out["shape"]),
+        strings=out["strings"],
+    )
+
+
+def encode_file(path: str | os.PathLike[str], cm: CodecModel) -> bytes:
+    """Read a RAW file (``RawReadError`` names it when unusable) and code it."""
+    from compressai_isp.data import read_raw
+
+    return encode_raw(read_raw(path), cm)
+
+
+def _expected_latent_shape(model: nn.Module, geometry: Geometry) -> tuple[int, ...]:
+    factor = model.downsampling_factor
+    ph, pw = geometry.packed_size
+    return (ph // factor, pw // factor)
+
+
+def _guard_hyperprior_strings(model: nn.Module, bs: Bitstream) -> list[list[bytes]]:
+    """Zero-pad the hyperprior strings so a crafted stream cannot make rANS read past them.
+
+    CompressAI's rANS decoder has no bounds check: a string shorter than its symbols need makes
+    it read foreign memory. Trailing zeros change nothing for a valid stream (the decoder reads
+    forward and stops at the last symbol) and bound what a hostile one can read. The latent
+    strings carry their own checksums and padding (:mod:`compressai_isp.context`).
+    """
+    strings = [list(group) for group in bs.strings]
+    eb = getattr(model, "entropy_bottleneck", None)
+    if eb is not None and len(strings) == 2:
+        symbols = eb.channels * int(np.prod(bs.header.latent_shape))
+        strings[1] = [s + bytes(8 * symbols + 64) for s in strings[1]]
+    return strings
+
+
+def decode_bitstream(
+    bs: Bitstream, cm: CodecModel, source: str = "<stream>", apply_orientation: bool = True
+) -> Tensor:
+    """Decode a parsed stream into sRGB ``[3, H, W]`` in ``[0, 1]`` at the photo's own size.
+
+    ``cm`` must be the model :func:`model_for_stream` returns for this header. The image has
+    the coded crop's size and, with ``apply_orientation``, the camera's orientation applied
+    (LibRaw's ``flip``); without it, it is pixel-aligned with the RAW mosaic (and with
+    :func:`compressai_isp.data.render_srgb`).
+    """
+    from compressai_isp.models import crop_to
+
+    h = bs.header
+    g = h.geometry
+    factor = cm.model.downsampling_factor
+    ph, pw = g.packed_size
+    if ph % factor or pw % factor or g.pad_bottom >= factor or g.pad_right >= factor:
+        raise BitstreamError(
+            f"{source}: malformed header: padded size {ph}x{pw} (padding {g.pad_bottom}, "
+            f"{g.pad_right}) does not fit the model's downsampling factor {factor}"
+        )
+    expected = _expected_latent_shape(cm.model, g)
+    if tuple(h.latent_shape) != expected:
+        raise BitstreamError(
+            f"{source}: malformed header: latent shape {h.latent_shape} does not match the "
+            f"{ph}x{pw} packed image (expected {expected})"
+        )
+    strings = _guard_hyperprior_strings(cm.model, bs)
+    try:
+        with torch.no_grad():
+            x_hat = cm.model.decompress(strings, list(h.latent_shape))["x_hat"]
+    except (ValueError, RuntimeError, IndexError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise BitstreamError(f"{source}: cannot decode the payload: {first}") from None
+    srgb = crop_to(x_hat, (g.crop_height, g.crop_width))[0].clamp(0, 1)
+    return orient(srgb, g.orientation) if apply_orientation else srgb
+
+
+def orient(image: Tensor, flip: int) -> Tensor:
+    """Apply LibRaw's ``flip`` code (0 none, 3 rotate 180, 5 rotate 90 CCW, 6 rotate 90 CW)."""
+    turns = {0: 0, 3: 2, 5: 1, 6: -1}[flip]
+    return torch.rot90(image, turns, dims=(-2, -1)) if turns else image
+
+
+def save_image(path: str | os.PathLike[str], srgb: Tensor, bits: int = 8) -> None:
+    """Write sRGB ``[3, H, W]`` in ``[0, 1]`` as an 8- or 16-bit PNG or TIFF, atomically."""
+    import imagecodecs
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise ValueError(
+            f"{path}: output must be .png or .tif/.tiff, not {suffix or 'no suffix'!r}"
+        )
+    if bits not in (8, 16):
+        raise ValueError(f"--bits must be 8 or 16, got {bits}")
+    peak, dtype = (255.0, np.uint8) if bits == 8 else (65535.0, np.uint16)
+    array = srgb.detach().cpu().clamp(0, 1).mul(peak).round().permute(1, 2, 0).numpy()
+    array = np.ascontiguousarray(array.astype(dtype))
+    encode: Callable[[np.ndarray], bytes] = (
+        imagecodecs.png_encode if suffix == ".png" else imagecodecs.tiff_encode
+    )
+    data = encode(array)
+    with atomic_open(path) as f:
+        f.write(data)
