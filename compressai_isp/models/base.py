@@ -156,5 +156,4 @@ class ContextHyperprior(JointAutoregressiveHierarchicalPriors):
         return context.context_compress(self, self.analysis_input(x))
 
     def decompress(self, strings: list[list[bytes]], shape: Any) -> dict[str, Tensor]:
-        y_hat = context.context_decompress_latent(self, strings, shape)
-        return {"x_hat": self.g_s(y_hat).clamp_(0, 1)}
+        return context.context_decompress(self, strings, shape)
