@@ -1,0 +1,480 @@
+"""Anchors: conventional and learned ISPs followed by standard image codecs.
+
+Every anchor is measured exactly like a learned codec (:mod:`compressai_isp.utils.eval_model`):
+same data set, same ground truth (the LibRaw rendering, :func:`compressai_isp.data.raw.load_pair`),
+same 8-bit PSNR / MS-SSIM per image (:func:`compressai_isp.metrics.compute_metrics`), bits per
+*sRGB output pixel* (the whole file, headers included), and the same result JSON, so all curves
+share one plot (:mod:`compressai_isp.utils.plot`) and BD-rate (:mod:`compressai_isp.utils.bd`).
+
+Pipelines (``compressai-isp anchors <pipeline> DATASET ...``):
+
+``libraw``
+    The LibRaw rendering, coded with JPEG, JPEG 2000, WebP, AVIF and JPEG XL over a quality
+    sweep. **Its ground truth is its own input**, so it carries no ISP error at all: it is the
+    curve of a *perfect* ISP followed by a standard codec, a reference for what the codec alone
+    costs, not a fair rival to a learned RAW codec (whose decoder must also learn the ISP).
+``isp``
+    The fair rivals of RAWtoBit's related work (§2.1: ISP-Nets followed by standard JPEG): a
+    learned ISP-Net (LiteISPNet, zoo ``"liteispnet"``) renders the RAW, then each standard codec
+    codes the rendering; scored against the LibRaw ground truth. Also writes the **ISP-only
+    ceiling**: the ISP-Net's quality with no compression at all, an upper bound no
+    ISP-then-codec pipeline can exceed (the paper reports 32.82 dB for its LiteISPNet on the FiveK
+    Nikon D700 test split, §4.2; this tool measures it on *your* data and weights).
+``cascade``
+    The paper's cascaded structure (CS, §3.1): a separately trained ISP-Net followed by an
+    mbt2018 Comp-Net, assembled from a LiteISPNet checkpoint and one mbt2018 state dict per rate
+    point (e.g. trained with CompressAI's example trainer on sRGB images) and entropy-coded for
+    real. A cascade trained as one zoo ``"cascaded"`` model is evaluated with
+    ``compressai-isp eval checkpoint -a cascaded`` instead.
+
+Codecs are those of ``imagecodecs`` (libjpeg-turbo, OpenJPEG, libwebp, libavif, libjxl), which
+installs beside CompressAI's ``numpy<2`` pin. Quality parameters: JPEG, WebP, AVIF and JPEG XL
+take a 0-100 quality; JPEG 2000 takes OpenJPEG's target PSNR in dB (``tcp_distoratio``), which is
+how OpenJPEG exposes fixed-quality coding. Codec defaults otherwise (JPEG 4:2:0, AVIF speed 6,
+JPEG XL effort 7).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from compressai_isp.metrics import compute_metrics, quantize_8bit
+from compressai_isp.utils.eval_model import (
+    EvalError,
+    EvalSample,
+    collect_dataset,
+    eval_model,
+    read_checkpoint,
+)
+from compressai_isp.utils.results import make_result, write_json_atomic
+
+__all__ = [
+    "CODECS",
+    "PAPER_LITEISPNET_PSNR",
+    "Codec",
+    "codec_anchors",
+    "isp_ceiling",
+    "load_cascade",
+    "load_isp",
+    "main",
+    "render_isp",
+]
+
+#: LiteISPNet's PSNR without compression on MIT-Adobe FiveK Nikon D700, reported by RAWtoBit
+#: (§4.2). A published number for reference and plotting, not something this code measured.
+PAPER_LITEISPNET_PSNR = 32.82
+
+
+@dataclass(frozen=True)
+class Codec:
+    """A standard image codec: 8-bit ``HxWx3`` array <-> bytes at a quality setting."""
+
+    key: str
+    label: str
+    encode: Callable[[np.ndarray, float], bytes]
+    decode: Callable[[bytes], np.ndarray]
+    qualities: tuple[float, ...]
+    quality_unit: str = "quality (0-100)"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _ic():  # imagecodecs is heavy to import; only anchors need it
+    import imagecodecs
+
+    return imagecodecs
+
+
+def _make_codecs() -> dict[str, Codec]:
+    sweep = (10.0, 30.0, 50.0, 70.0, 80.0, 90.0, 95.0)
+    return {
+        "jpeg": Codec(
+            "jpeg",
+            "JPEG",
+            lambda a, q: _ic().jpeg8_encode(a, level=int(q)),
+            lambda b: _ic().jpeg8_decode(b),
+            sweep,
+        ),
+        "jpeg2000": Codec(
+            "jpeg2000",
+            "JPEG 2000",
+            lambda a, q: _ic().jpeg2k_encode(a, level=float(q), codecformat="j2k"),
+            lambda b: _ic().jpeg2k_decode(b),
+            (24.0, 27.0, 30.0, 33.0, 36.0, 39.0, 42.0),
+            quality_unit="target PSNR [dB] (OpenJPEG tcp_distoratio)",
+        ),
+        "webp": Codec(
+            "webp",
+            "WebP",
+            lambda a, q: _ic().webp_encode(a, level=float(q), lossless=False),
+            lambda b: _ic().webp_decode(b),
+            sweep,
+        ),
+        "avif": Codec(
+            "avif",
+            "AVIF",
+            lambda a, q: _ic().avif_encode(a, level=int(q), speed=6),
+            lambda b: _ic().avif_decode(b),
+            sweep,
+        ),
+        "jpegxl": Codec(
+            "jpegxl",
+            "JPEG XL",
+            lambda a, q: _ic().jpegxl_encode(a, level=float(q)),
+            lambda b: _ic().jpegxl_decode(b),
+            sweep,
+        ),
+    }
+
+
+#: The standard codecs by key: ``jpeg``, ``jpeg2000``, ``webp``, ``avif``, ``jpegxl``.
+CODECS: dict[str, Codec] = _make_codecs()
+
+
+def _to_hwc_uint8(image: Tensor) -> np.ndarray:
+    img = image[0] if image.dim() == 4 else image
+    return np.ascontiguousarray(quantize_8bit(img).to(torch.uint8).permute(1, 2, 0).cpu().numpy())
+
+
+def _from_hwc_uint8(array: np.ndarray) -> Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float().div_(255.0)
+
+
+def codec_roundtrip(
+    codec: Codec, image: np.ndarray, quality: float
+) -> tuple[np.ndarray, int, float, float]:
+    """Code an 8-bit ``HxWx3`` image: ``(decoded, bytes, encoding seconds, decoding seconds)``."""
+    start = time.perf_counter()
+    data = codec.encode(image, quality)
+    enc = time.perf_counter() - start
+    start = time.perf_counter()
+    decoded = np.asarray(codec.decode(data))
+    dec = time.perf_counter() - start
+    if decoded.shape != image.shape:
+        raise ValueError(
+            f"{codec.label} at {quality}: decoded shape {decoded.shape} != input {image.shape}"
+        )
+    return decoded, len(data), enc, dec
+
+
+# --------------------------------------------------------------------------------------------
+# ISP-Net rendering
+# --------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def render_isp(isp: nn.Module, raw: Tensor) -> Tensor:
+    """Render packed RAW ``[4,h,w]`` to sRGB ``[3,2h,2w]`` in ``[0,1]`` with a learned ISP-Net.
+
+    The input is replicate-padded to the ISP's ``downsampling_factor`` and the output cropped back.
+    """
+    from compressai_isp.models import crop_to, pad_to_multiple
+
+    device = next(isp.parameters()).device
+    x = (raw if raw.dim() == 4 else raw.unsqueeze(0)).to(device)
+    x_padded = pad_to_multiple(x, int(isp.downsampling_factor))
+    out = isp(x_padded)["x_hat"]
+    return crop_to(out, (2 * x.shape[-2], 2 * x.shape[-1]))[0].clamp(0, 1).float().cpu()
+
+
+def load_isp(checkpoint: str | None = None, pretrained: bool = False) -> nn.Module:
+    """The ISP-Net of the ``isp`` / ``cascade`` anchors: a LiteISPNet checkpoint or zoo weights."""
+    from compressai_isp.models import LiteISPNet
+
+    if checkpoint:
+        state, arch = read_checkpoint(checkpoint)
+        if arch not in (None, "liteispnet"):
+            raise EvalError(f"ISP checkpoint {checkpoint}: holds a {arch!r} model, not liteispnet")
+        try:
+            return LiteISPNet.from_state_dict(state).eval()
+        except (KeyError, RuntimeError) as err:
+            first = str(err).strip().splitlines()[0]
+            raise EvalError(
+                f"ISP checkpoint {checkpoint}: not a LiteISPNet state dict ({first})"
+            ) from None
+    if pretrained:
+        from compressai_isp import zoo
+
+        return zoo.liteispnet(quality=1, pretrained=True, progress=False).eval()
+    raise EvalError("an ISP-Net is needed: pass --isp-checkpoint PATH or --isp-pretrained")
+
+
+# --------------------------------------------------------------------------------------------
+# Codec anchors (libraw / isp pipelines)
+# --------------------------------------------------------------------------------------------
+
+
+def codec_anchors(
+    samples: Sequence[EvalSample],
+    codecs: Sequence[Codec],
+    *,
+    qualities: dict[str, Sequence[float]] | None = None,
+    isp: nn.Module | None = None,
+    progress: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Result dicts (one per codec, plus ``"isp-only"`` when ``isp`` is given) over ``samples``.
+
+    The codec input is the LibRaw rendering itself (``isp=None``, the perfect-ISP reference) or
+    ``isp``'s rendering of the RAW; the reference is always the LibRaw rendering. Each image is
+    rendered once and coded at every quality of every codec. ``encoding_time`` includes the
+    ISP-Net's rendering time (the camera runs it before encoding).
+    """
+    from tqdm import tqdm
+
+    if not samples:
+        raise ValueError("no images to evaluate")
+    qualities = {c.key: tuple((qualities or {}).get(c.key, c.qualities)) for c in codecs}
+    totals: dict[tuple[str, float], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    ceiling: dict[str, float] = defaultdict(float)
+    for sample in tqdm(samples, desc="anchors", unit="img", disable=not progress, file=sys.stderr):
+        raw, reference = sample.load()
+        isp_time = 0.0
+        if isp is None:
+            rendered = reference
+        else:
+            start = time.perf_counter()
+            rendered = render_isp(isp, raw)
+            isp_time = time.perf_counter() - start
+            for k, v in compute_metrics(reference, rendered).items():
+                ceiling[k] += v
+            ceiling["encoding_time"] += isp_time
+        image = _to_hwc_uint8(rendered)
+        num_pixels = image.shape[0] * image.shape[1]  # sRGB output pixels
+        for codec in codecs:
+            for q in qualities[codec.key]:
+                try:
+                    decoded, nbytes, enc, dec = codec_roundtrip(codec, image, q)
+                except Exception as err:  # codec libraries raise their own error types
+                    raise EvalError(f"{sample.name}: {codec.label} at {q}: {err}") from err
+                t = totals[(codec.key, q)]
+                for k, v in compute_metrics(reference, _from_hwc_uint8(decoded)).items():
+                    t[k] += v
+                t["bpp"] += 8.0 * nbytes / num_pixels
+                t["encoding_time"] += enc + isp_time
+                t["decoding_time"] += dec
+
+    n = len(samples)
+    prefix = "LibRaw" if isp is None else type(isp).__name__
+    truth = (
+        "ground truth = its own input: perfect-ISP reference"
+        if isp is None
+        else ("ground truth = LibRaw rendering")
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for codec in codecs:
+        results: dict[str, list[Any]] = defaultdict(list)
+        for q in qualities[codec.key]:
+            for k, v in totals[(codec.key, q)].items():
+                results[k].append(v / n)
+            results["quality"].append(q)
+        out[codec.key] = make_result(
+            f"{prefix}+{codec.label}",
+            f"{prefix} rendering coded with {codec.label} (imagecodecs; quality = "
+            f"{codec.quality_unit}); {truth}",
+            dict(results),
+        )
+    if isp is not None:
+        out["isp-only"] = make_result(
+            f"{prefix} (no compression)",
+            "ISP-only ceiling: ISP-Net rendering vs LibRaw ground truth, no compression "
+            f"(RAWtoBit §4.2 reports {PAPER_LITEISPNET_PSNR} dB for LiteISPNet on FiveK D700)",
+            {k: [v / n] for k, v in ceiling.items()},
+        )
+    return out
+
+
+def isp_ceiling(
+    samples: Sequence[EvalSample], isp: nn.Module, progress: bool = True
+) -> dict[str, Any]:
+    """The ISP-only ceiling alone (no codec): ISP-Net PSNR / MS-SSIM against LibRaw."""
+    return codec_anchors(samples, [], isp=isp, progress=progress)["isp-only"]
+
+
+# --------------------------------------------------------------------------------------------
+# Cascade from separately trained ISP-Net and Comp-Net
+# --------------------------------------------------------------------------------------------
+
+
+def load_cascade(isp: nn.Module, comp_checkpoint: str | Path) -> nn.Module:
+    """A :class:`~compressai_isp.models.Cascaded` from an ISP-Net and an mbt2018 checkpoint."""
+    from compressai_isp.models import Cascaded
+
+    comp, _ = read_checkpoint(comp_checkpoint)
+    state = {**comp, **{f"isp.{k}": v for k, v in isp.state_dict().items()}}
+    try:
+        net = Cascaded.from_state_dict(state)
+    except (KeyError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise EvalError(
+            f"Comp-Net checkpoint {comp_checkpoint}: not an mbt2018 state dict ({first})"
+        ) from None
+    net.update(force=True)
+    return net.eval()
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------
+
+
+def _parse_list(text: str, what: str, cast: Callable[[str], Any]) -> list[Any]:
+    try:
+        items = [cast(t.strip()) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise EvalError(f"{what}: cannot parse {text!r}") from None
+    if not items:
+        raise EvalError(f"{what}: empty list")
+    return items
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("dataset", help="folder of RAW files (targets: LibRaw renderings)")
+    common.add_argument(
+        "-o",
+        "--output-dir",
+        default="anchors",
+        help="directory for the result JSONs (default: %(default)s)",
+    )
+    common.add_argument("--quiet", action="store_true", help="no progress bar")
+    common.add_argument("--cuda", action="store_true", help="run the ISP-Net / cascade on CUDA")
+
+    codec_args = argparse.ArgumentParser(add_help=False)
+    codec_args.add_argument(
+        "--codecs", default=",".join(CODECS), help="comma-separated codecs (default: %(default)s)"
+    )
+    codec_args.add_argument(
+        "-q",
+        "--qualities",
+        default=None,
+        help="comma-separated quality settings for every chosen codec "
+        "(default: each codec's own sweep)",
+    )
+
+    isp_args = argparse.ArgumentParser(add_help=False)
+    isp_args.add_argument("--isp-checkpoint", default=None, help="LiteISPNet checkpoint")
+    isp_args.add_argument(
+        "--isp-pretrained", action="store_true", help="use the zoo's trained liteispnet weights"
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="compressai-isp anchors",
+        description="Standard-codec and learned-ISP anchors, measured like eval (bpp over sRGB "
+        "pixels, 8-bit PSNR/MS-SSIM vs the LibRaw rendering).",
+    )
+    sub = parser.add_subparsers(dest="pipeline")
+    sub.add_parser(
+        "libraw",
+        parents=[common, codec_args],
+        help="LibRaw rendering + standard codecs (perfect-ISP reference)",
+    )
+    sub.add_parser(
+        "isp",
+        parents=[common, codec_args, isp_args],
+        help="learned ISP-Net + standard codecs, and the ISP-only ceiling",
+    )
+    cas = sub.add_parser(
+        "cascade",
+        parents=[common, isp_args],
+        help="ISP-Net + mbt2018 Comp-Net from separate checkpoints",
+    )
+    cas.add_argument(
+        "--comp-checkpoint",
+        nargs="+",
+        required=True,
+        help="mbt2018 state dicts, one per rate point",
+    )
+    cas.add_argument(
+        "--entropy-estimation",
+        action="store_true",
+        help="estimated rate instead of real entropy coding",
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> dict[str, Path]:
+    """Run the chosen pipeline; returns ``{result key: written JSON path}``."""
+    if args.cuda and not torch.cuda.is_available():
+        raise EvalError("--cuda given but CUDA is not available")
+    device = "cuda" if args.cuda else "cpu"
+    samples = collect_dataset(args.dataset)
+    out_dir = Path(args.output_dir)
+    written: dict[str, Path] = {}
+
+    if args.pipeline in ("libraw", "isp"):
+        keys = _parse_list(args.codecs, "--codecs", str)
+        unknown = [k for k in keys if k not in CODECS]
+        if unknown:
+            raise EvalError(f"--codecs: unknown {', '.join(unknown)} (known: {', '.join(CODECS)})")
+        codecs = [CODECS[k] for k in keys]
+        qualities = None
+        if args.qualities:
+            sweep = _parse_list(args.qualities, "--qualities", float)
+            qualities = {k: sweep for k in keys}
+        isp = None
+        if args.pipeline == "isp":
+            isp = load_isp(args.isp_checkpoint, args.isp_pretrained).to(device)
+        results = codec_anchors(
+            samples, codecs, qualities=qualities, isp=isp, progress=not args.quiet
+        )
+        prefix = args.pipeline if isp is None else "liteispnet"
+        for key, result in results.items():
+            written[key] = write_json_atomic(out_dir / f"{prefix}-{key}.json", result)
+        return written
+
+    isp = load_isp(args.isp_checkpoint, args.isp_pretrained)
+    results: dict[str, list[Any]] = defaultdict(list)
+    for ckpt in args.comp_checkpoint:
+        model = load_cascade(isp, ckpt).to(device)
+        metrics = eval_model(
+            model,
+            samples,
+            entropy_estimation=args.entropy_estimation,
+            run_name=Path(ckpt).stem,
+            progress=not args.quiet,
+        )
+        for k, v in metrics.items():
+            results[k].append(v)
+        results["checkpoint"].append(str(ckpt))
+    coder = "entropy estimation" if args.entropy_estimation else "ans"
+    result = make_result(
+        "Cascade (LiteISPNet+mbt2018)",
+        f"Inference ({coder}); separately trained ISP-Net and Comp-Net (RAWtoBit CS)",
+        dict(results),
+    )
+    written["cascade"] = write_json_atomic(out_dir / "cascade.json", result)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.pipeline is None:
+        parser.print_usage(sys.stderr)
+        print(
+            "compressai-isp anchors: error: choose a pipeline: libraw, isp or cascade",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        written = run(args)
+    except (EvalError, OSError, ValueError, LookupError) as err:
+        print(f"compressai-isp anchors: error: {err}", file=sys.stderr)
+        return 1
+    for path in written.values():
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,602 @@
+"""Rate-distortion evaluation of a RAW-to-sRGB codec on a folder of camera RAW files.
+
+``compressai.utils.eval_model`` for RAW input: the same sub-commands, flags and JSON, but
+
+* the data set is a folder of RAW files (each paired with its LibRaw rendering,
+  :func:`compressai_isp.data.load_pair`: the paper's ground truth) or a paired RAW/sRGB folder;
+* bits per pixel are counted over the **sRGB output pixels** ``H * W`` (RAWtoBit §4.2), not over
+  the packed RAW tensor ``[4, H/2, W/2]``, which would report 4x too many bits per pixel
+  (:func:`compressai_isp.metrics.srgb_num_pixels`);
+* images whose packed RAW side is not a multiple of ``model.downsampling_factor`` are
+  replicate-padded (:func:`compressai_isp.models.pad_to_multiple`) and the output cropped back,
+  so any camera's frame size works; bits are those of the padded stream over the true pixels.
+
+By default the model really entropy-codes every image (``compress`` then ``decompress``; bits =
+8 x the bytes of the streams) and the timings are those of the two calls; with
+``--entropy-estimation`` one ``forward`` pass gives the estimated rate ``-log2 p``. PSNR and
+MS-SSIM are measured on 8-bit images, per image, then averaged
+(:func:`compressai_isp.metrics.compute_metrics`). Models whose output is packed RAW (the
+compression teacher) are scored against the input RAW under ``psnr-raw`` / ``ms-ssim-raw``.
+
+Examples::
+
+    python -m compressai_isp.utils.eval_model checkpoint /data/raw -a rbn \\
+        -p rbn-q1.pth.tar rbn-q4.pth.tar -o results/rbn.json
+    python -m compressai_isp.utils.eval_model pretrained /data/raw -a rbn -q 1,2,3 -d out/
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from compressai_isp.metrics import (
+    bpp_from_likelihoods,
+    bpp_from_strings,
+    compute_metrics,
+    ms_ssim,
+    psnr,
+    srgb_num_pixels,
+)
+from compressai_isp.utils.results import make_result, write_json_atomic
+
+__all__ = [
+    "EvalError",
+    "EvalSample",
+    "collect_dataset",
+    "eval_model",
+    "inference",
+    "load_checkpoint",
+    "load_pretrained",
+    "main",
+    "read_checkpoint",
+    "save_png",
+]
+
+torch.backends.cudnn.deterministic = True
+
+
+class EvalError(RuntimeError):
+    """Evaluation cannot proceed; the message names the file or argument at fault."""
+
+
+# --------------------------------------------------------------------------------------------
+# Data set
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalSample:
+    """One test image: a name (path relative to the data set) and how to load its pair."""
+
+    name: str
+    load: Callable[[], tuple[Tensor, Tensor]]  # -> (packed RAW [4,h,w], sRGB [3,2h,2w])
+
+
+#: File extensions of camera RAW formats LibRaw reads (matched case-insensitively).
+RAW_EXTENSIONS: tuple[str, ...] = (
+    ".dng",
+    ".crw",
+    ".cr2",
+    ".cr3",
+    ".nef",
+    ".nrw",
+    ".arw",
+    ".srf",
+    ".sr2",
+    ".raf",
+    ".orf",
+    ".rw2",
+    ".pef",
+    ".srw",
+    ".kdc",
+    ".dcr",
+    ".mrw",
+    ".x3f",
+    ".3fr",
+    ".erf",
+    ".mef",
+    ".mos",
+    ".iiq",
+    ".rwl",
+    ".raw",
+)
+
+
+def collect_dataset(root: str | Path) -> list[EvalSample]:
+    """The test images under ``root`` (searched recursively), sorted by relative path.
+
+    Each RAW file is paired with its LibRaw rendering (:func:`compressai_isp.data.raw.load_pair`,
+    the paper's ground truth), cropped exactly like the packed RAW.
+    """
+    from compressai_isp.data.raw import load_pair
+
+    root = Path(root)
+    if not root.is_dir():
+        raise EvalError(f"dataset {root}: not a directory")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in RAW_EXTENSIONS)
+    if not files:
+        raise EvalError(f"dataset {root}: no RAW files found ({', '.join(RAW_EXTENSIONS)})")
+    return [EvalSample(p.relative_to(root).as_posix(), lambda p=p: load_pair(p)) for p in files]
+
+
+# --------------------------------------------------------------------------------------------
+# Inference on one image
+# --------------------------------------------------------------------------------------------
+
+
+def _model_kinds(model: nn.Module) -> tuple[str, str, int]:
+    # CompressAI's own sRGB models carry no kinds: they code the LibRaw rendering (sRGB -> sRGB)
+    # and need sides that are multiples of 64, as compressai.utils.eval_model pads them.
+    return (
+        getattr(model, "input_kind", "srgb"),
+        getattr(model, "output_kind", "srgb"),
+        int(getattr(model, "downsampling_factor", 64)),
+    )
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.no_grad()
+def inference(
+    model: nn.Module,
+    raw: Tensor,
+    srgb: Tensor,
+    *,
+    entropy_estimation: bool = False,
+    half: bool = False,
+) -> tuple[dict[str, float], Tensor]:
+    """Code one image and measure it; returns ``(metrics, reconstruction [1,C,H,W])``.
+
+    ``raw`` is the packed RAW ``[4,h,w]`` (or ``[1,4,h,w]``), ``srgb`` its target ``[3,2h,2w]``.
+    The model sees ``raw`` or ``srgb`` according to ``model.input_kind`` and is scored against
+    ``srgb`` or ``raw`` according to ``model.output_kind``.
+    """
+    from compressai_isp.models import crop_to, pad_to_multiple
+
+    raw = raw if raw.dim() == 4 else raw.unsqueeze(0)
+    srgb = srgb if srgb.dim() == 4 else srgb.unsqueeze(0)
+    if (
+        raw.shape[1] != 4
+        or srgb.shape[1] != 3
+        or srgb.shape[-2:] != (2 * raw.shape[-2], 2 * raw.shape[-1])
+    ):
+        raise ValueError(
+            "expected packed RAW [4,h,w] and sRGB [3,2h,2w]; "
+            f"got {tuple(raw.shape)} and {tuple(srgb.shape)}"
+        )
+    input_kind, output_kind, multiple = _model_kinds(model)
+    device = next(model.parameters()).device
+    x = (raw if input_kind == "raw" else srgb).to(device)
+    target = (srgb if output_kind == "srgb" else raw).to(device)
+    if half:
+        x = x.half()
+    num_pixels = srgb_num_pixels(x, input_kind=input_kind)
+    x_padded = pad_to_multiple(x, multiple)
+
+    if entropy_estimation:
+        _sync(device)
+        start = time.perf_counter()
+        out = model(x_padded)
+        _sync(device)
+        elapsed = time.perf_counter() - start
+        x_hat = out["x_hat"]
+        bpp = bpp_from_likelihoods(out["likelihoods"], num_pixels)
+        enc_time = dec_time = elapsed / 2.0  # one pass does both; split evenly like CompressAI
+    else:
+        _sync(device)
+        start = time.perf_counter()
+        enc = model.compress(x_padded)
+        _sync(device)
+        enc_time = time.perf_counter() - start
+        start = time.perf_counter()
+        x_hat = model.decompress(enc["strings"], enc["shape"])["x_hat"]
+        _sync(device)
+        dec_time = time.perf_counter() - start
+        bpp = bpp_from_strings(enc["strings"], num_pixels)
+
+    scale = x_hat.shape[-1] // x_padded.shape[-1]
+    x_hat = crop_to(x_hat, (x.shape[-2] * scale, x.shape[-1] * scale)).float()
+    if x_hat.shape != target.shape:
+        raise ValueError(
+            f"{type(model).__name__} output {tuple(x_hat.shape)} does not match the "
+            f"{output_kind} target {tuple(target.shape)}"
+        )
+    if output_kind == "srgb":
+        metrics = compute_metrics(target, x_hat)
+    else:
+        # Linear RAW is no 8-bit picture: measure the float values in [0, 1].
+        x_hat = x_hat.clamp(0, 1)
+        metrics = {"psnr-raw": psnr(target, x_hat), "ms-ssim-raw": ms_ssim(target, x_hat)}
+    metrics.update(bpp=bpp, encoding_time=enc_time, decoding_time=dec_time)
+    return metrics, x_hat
+
+
+def save_png(image: Tensor, path: Path) -> None:
+    """Save an sRGB ``[1,3,H,W]`` / ``[3,H,W]`` float image as an 8-bit PNG, atomically."""
+    import numpy as np
+    from PIL import Image
+
+    from compressai_isp.data._atomic import atomic_open
+    from compressai_isp.metrics import quantize_8bit
+
+    img = image[0] if image.dim() == 4 else image
+    arr = quantize_8bit(img).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    with atomic_open(path) as f:
+        Image.fromarray(np.ascontiguousarray(arr)).save(f, format="PNG")
+
+
+def eval_model(
+    model: nn.Module,
+    samples: Sequence[EvalSample],
+    *,
+    entropy_estimation: bool = False,
+    half: bool = False,
+    output_dir: Path | None = None,
+    run_name: str = "",
+    per_image: bool = False,
+    name: str = "",
+    description: str = "",
+    progress: bool = True,
+) -> dict[str, float]:
+    """Average metrics of ``model`` over ``samples`` (one rate point).
+
+    With ``output_dir``: reconstructions go to ``output_dir/<run_name>/<image>.png`` and, with
+    ``per_image``, each image's metrics to ``output_dir/<image dir>/<stem>-<run_name>.json``
+    (CompressAI's layout).
+    """
+    from tqdm import tqdm
+
+    if half:
+        model = model.half()
+    totals: dict[str, float] = defaultdict(float)
+    device = next(model.parameters()).device
+    for sample in tqdm(
+        samples,
+        desc=run_name or "eval",
+        unit="img",
+        disable=not progress,
+        file=sys.stderr,
+        leave=False,
+    ):
+        raw, srgb = sample.load()
+        try:
+            rv, x_hat = inference(
+                model, raw, srgb, entropy_estimation=entropy_estimation, half=half
+            )
+        except (RuntimeError, ValueError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise EvalError(f"{sample.name}: {type(err).__name__}: {first}") from err
+        for k, v in rv.items():
+            totals[k] += v
+        if output_dir is not None:
+            stem = Path(sample.name).with_suffix("")
+            if x_hat.shape[1] == 3:
+                save_png(x_hat, output_dir / run_name / stem.with_suffix(".png"))
+            if per_image:
+                write_json_atomic(
+                    output_dir / stem.parent / f"{stem.name}-{run_name}.json",
+                    {
+                        "source": sample.name,
+                        "name": name,
+                        "description": f"Inference ({description})",
+                        "results": rv,
+                    },
+                )
+        del x_hat
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return {k: v / len(samples) for k, v in totals.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------
+
+
+def _architectures() -> dict[str, Any]:
+    from compressai_isp import zoo
+
+    return zoo.image_models
+
+
+def _check_codec(model: nn.Module, arch: str) -> nn.Module:
+    if not hasattr(model, "compress") or not hasattr(model, "entropy_bottleneck"):
+        raise EvalError(
+            f"architecture {arch!r} is not a codec (no entropy model): evaluate it with "
+            "`compressai-isp anchors isp` (ISP-only quality and ISP + standard codecs)"
+        )
+    return model
+
+
+def load_pretrained(arch: str, metric: str, quality: int) -> nn.Module:
+    """A zoo model with its trained weights (from the local zoo manifest; nothing downloads)."""
+    model = _architectures()[arch](quality=quality, metric=metric, pretrained=True, progress=False)
+    _check_codec(model, arch)
+    model.update()  # no-op when the weights carry their CDF tables
+    return model.eval()
+
+
+_STATE_DICT_KEYS = ("state_dict", "model_state_dict", "network", "model")
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], str | None]:
+    """``(state_dict, architecture or None)`` from a checkpoint file (``weights_only`` load).
+
+    Accepts a bare state dict or a dict holding it under ``state_dict`` / ``model_state_dict``
+    / ``network`` / ``model`` (CompressAI's example trainer and ours); the architecture name is
+    read from ``arch`` / ``architecture`` when the checkpoint records it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise EvalError(f"checkpoint {path}: no such file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a bad file; all mean "unreadable"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise EvalError(f"checkpoint {path}: cannot be loaded ({first})") from None
+    if not isinstance(ckpt, dict):
+        raise EvalError(f"checkpoint {path}: expected a dict, got {type(ckpt).__name__}")
+    arch = ckpt.get("arch", ckpt.get("architecture"))
+    state = ckpt
+    for key in _STATE_DICT_KEYS:
+        if isinstance(ckpt.get(key), dict):
+            state = ckpt[key]
+            break
+    if not state or not all(isinstance(v, Tensor) for v in state.values()):
+        raise EvalError(f"checkpoint {path}: no model state dict found")
+    return state, arch if isinstance(arch, str) else None
+
+
+def load_checkpoint(arch: str | None, path: str | Path, no_update: bool = False) -> nn.Module:
+    """Rebuild ``arch`` (or the architecture the checkpoint records) from a checkpoint file.
+
+    Widths are read from the state dict (the class's ``from_state_dict``), and the entropy
+    models' CDF tables are rebuilt (``update(force=True)``) unless ``no_update``.
+    """
+    state, recorded = read_checkpoint(path)
+    arch = arch or recorded
+    if arch is None:
+        raise EvalError(
+            f"checkpoint {path}: does not record its architecture; pass -a/--architecture"
+        )
+    from compressai_isp.zoo import model_architectures
+
+    if arch not in model_architectures:
+        raise EvalError(
+            f"unknown architecture {arch!r} (known: {', '.join(sorted(model_architectures))})"
+        )
+    try:
+        net = model_architectures[arch].from_state_dict(state)
+    except (KeyError, RuntimeError, ValueError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise EvalError(
+            f"checkpoint {path}: does not fit architecture {arch!r} ({first})"
+        ) from None
+    _check_codec(net, arch)
+    if not no_update:
+        net.update(force=True)
+    return net.eval()
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------
+
+
+def setup_args() -> argparse.ArgumentParser:
+    import compressai
+
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("dataset", help="folder of RAW files, or a paired RAW/sRGB folder")
+    parent.add_argument("-a", "--architecture", help="model architecture (zoo name)")
+    parent.add_argument(
+        "-c",
+        "--entropy-coder",
+        choices=compressai.available_entropy_coders(),
+        default=compressai.available_entropy_coders()[0],
+        help="entropy coder (default: %(default)s)",
+    )
+    parent.add_argument("--cuda", action="store_true", help="enable CUDA")
+    parent.add_argument(
+        "--half", action="store_true", help="convert model to half floating point (fp16)"
+    )
+    parent.add_argument(
+        "--entropy-estimation",
+        action="store_true",
+        help="use the estimated rate -log2(p) of one forward pass (no entropy coding)",
+    )
+    parent.add_argument(
+        "-m",
+        "--metric",
+        choices=["mse", "ms-ssim"],
+        default="mse",
+        help="metric trained against (default: %(default)s)",
+    )
+    parent.add_argument(
+        "-d",
+        "--output-directory",
+        default="",
+        help="directory for reconstructions (PNG), per-image results and, "
+        "without -o, the result JSON",
+    )
+    parent.add_argument(
+        "-o",
+        "--output-file",
+        default="",
+        help="result JSON path (default with -d: DIR/<arch>-<coder>.json)",
+    )
+    parent.add_argument(
+        "--per-image", action="store_true", help="store each image's results separately (needs -d)"
+    )
+    parent.add_argument("-v", "--verbose", action="store_true", help="verbose mode")
+    parent.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    parser = argparse.ArgumentParser(
+        prog="compressai-isp eval",
+        description="Evaluate a RAW-to-sRGB codec on a RAW image dataset (bpp over sRGB pixels).",
+    )
+    sub = parser.add_subparsers(dest="source", help="model source")
+    pre = sub.add_parser("pretrained", parents=[parent], help="weights from the model zoo")
+    pre.add_argument(
+        "-q",
+        "--quality",
+        dest="qualities",
+        default="1",
+        help="qualities, e.g. '1,2,3' (default: %(default)s)",
+    )
+    ck = sub.add_parser("checkpoint", parents=[parent], help="trained checkpoint files")
+    ck.add_argument(
+        "-p",
+        "--path",
+        dest="checkpoint_paths",
+        nargs="+",
+        required=True,
+        help="checkpoint path(s), one rate point each",
+    )
+    ck.add_argument(
+        "--no-update",
+        action="store_true",
+        help="do not rebuild the entropy models' CDF tables before evaluating",
+    )
+    return parser
+
+
+def _parse_qualities(text: str) -> list[int]:
+    try:
+        qualities = sorted({int(q) for q in text.split(",") if q.strip()})
+    except ValueError:
+        raise EvalError(f"-q/--quality: expected comma-separated integers, got {text!r}") from None
+    if not qualities:
+        raise EvalError("-q/--quality: no quality given")
+    return qualities
+
+
+def _checkpoint_stem(path: str) -> str:
+    name = Path(path).name
+    for suffix in (".pth.tar", ".pth", ".pt", ".tar", ".ckpt"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _runs(
+    args: argparse.Namespace, description: str
+) -> Iterable[tuple[str, Any, Callable[[], nn.Module]]]:
+    """``(run name, rate-point label, model loader)`` per rate point."""
+    if args.source == "pretrained":
+        for q in _parse_qualities(args.qualities):
+            name = f"{args.architecture}-{args.metric}-{q}-{description}"
+            yield name, q, lambda q=q: load_pretrained(args.architecture, args.metric, q)
+    else:
+        for p in args.checkpoint_paths:
+            yield (
+                f"{_checkpoint_stem(p)}-{description}",
+                str(p),
+                lambda p=p: load_checkpoint(args.architecture, p, args.no_update),
+            )
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Evaluate every rate point the arguments name; returns the result dict (and writes it)."""
+    import compressai
+
+    if args.source == "pretrained":
+        archs = _architectures()
+        if not args.architecture:
+            raise EvalError("pretrained: -a/--architecture is required")
+        if args.architecture not in archs:
+            raise EvalError(
+                f"unknown architecture {args.architecture!r} (known: {', '.join(archs)})"
+            )
+    if args.per_image and not args.output_directory:
+        raise EvalError("--per-image needs an output directory (-d)")
+    if args.cuda and not torch.cuda.is_available():
+        raise EvalError("--cuda given but CUDA is not available")
+    if args.half and args.entropy_estimation:
+        # As in CompressAI, fp16 applies to real coding only.
+        print("note: --half is ignored with --entropy-estimation", file=sys.stderr)
+        args.half = False
+    compressai.set_entropy_coder(args.entropy_coder)
+    if args.source == "checkpoint" and not args.architecture:
+        args.architecture = read_checkpoint(args.checkpoint_paths[0])[1]
+        if args.architecture is None:
+            raise EvalError(
+                f"checkpoint {args.checkpoint_paths[0]}: does not record its architecture; "
+                "pass -a/--architecture"
+            )
+    samples = collect_dataset(args.dataset)
+    out_dir = Path(args.output_directory) if args.output_directory else None
+    coder = "entropy estimation" if args.entropy_estimation else args.entropy_coder
+    run_tag = "entropy-estimation" if args.entropy_estimation else args.entropy_coder
+
+    results: dict[str, list[Any]] = defaultdict(list)
+    labels: list[Any] = []
+    arch = args.architecture
+    for run_name, label, load in _runs(args, run_tag):
+        model = load()
+        if args.cuda:
+            model = model.to("cuda")
+        if args.verbose:
+            print(f"Using trained model {run_name}", file=sys.stderr)
+        metrics = eval_model(
+            model,
+            samples,
+            entropy_estimation=args.entropy_estimation,
+            half=args.half,
+            output_dir=out_dir,
+            run_name=run_name,
+            per_image=args.per_image,
+            name=f"{arch}-{args.metric}",
+            description=coder,
+            progress=not args.quiet,
+        )
+        for k, v in metrics.items():
+            results[k].append(v)
+        labels.append(label)
+        del model
+    results["quality" if args.source == "pretrained" else "checkpoint"] = labels
+    output = make_result(f"{arch}-{args.metric}", f"Inference ({coder})", dict(results))
+    output_file = args.output_file
+    if not output_file and out_dir is not None:
+        output_file = str(out_dir / f"{arch}-{run_tag}.json")
+    if output_file:
+        write_json_atomic(output_file, output)
+    return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    import json
+
+    parser = setup_args()
+    args = parser.parse_args(argv)
+    if args.source not in ("checkpoint", "pretrained"):
+        parser.print_usage(sys.stderr)
+        print(
+            "compressai-isp eval: error: missing 'checkpoint' or 'pretrained' source",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        output = run(args)
+    except (EvalError, OSError, ValueError, LookupError) as err:
+        print(f"compressai-isp eval: error: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(output, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from compressai_isp.data import load_pair, make_synthetic_dng
+from compressai_isp.metrics import compute_metrics
+from compressai_isp.models import LiteISPNet
+from compressai_isp.utils.anchors import (
+    CODECS,
+    PAPER_LITEISPNET_PSNR,
+    codec_anchors,
+    codec_roundtrip,
+    main,
+)
+from compressai_isp.utils.eval_model import collect_dataset
+
+
+@pytest.fixture(scope="module")
+def raw_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("raw")
+    make_synthetic_dng(root / "a.dng", 1, "RGGB", (36, 52))
+    make_synthetic_dng(root / "sub" / "b.dng", 2, "GRBG", (40, 70))
+    return root
+
+
+@pytest.mark.parametrize("key", sorted(CODECS))
+def test_every_codec_round_trips_an_odd_sized_image(key):
+    codec = CODECS[key]
+    image = (np.random.default_rng(0).random((17, 23, 3)) * 255).astype(np.uint8)
+    decoded, nbytes, enc, dec = codec_roundtrip(codec, image, codec.qualities[-1])
+    assert decoded.shape == image.shape and decoded.dtype == np.uint8
+    assert nbytes > 0 and enc >= 0 and dec >= 0
+
+
+def test_libraw_anchor_measures_the_rendering_against_itself(raw_dir):
+    samples = collect_dataset(raw_dir)
+    results = codec_anchors(
+        samples, [CODECS["jpeg"], CODECS["jpegxl"]], qualities={"jpeg": [20, 90]}, progress=False
+    )
+    jpeg = results["jpeg"]
+    assert jpeg["name"] == "LibRaw+JPEG" and "perfect-ISP" in jpeg["description"]
+    r = jpeg["results"]
+    assert r["quality"] == [20, 90]
+    assert set(r) >= {"psnr-rgb", "ms-ssim-rgb", "bpp", "encoding_time", "decoding_time"}
+    assert r["bpp"][0] < r["bpp"][1] and r["psnr-rgb"][0] < r["psnr-rgb"][1]
+    # JPEG XL keeps its own default sweep.
+    assert results["jpegxl"]["results"]["quality"] == list(CODECS["jpegxl"].qualities)
+
+    # bpp is the mean over images of 8 * file bytes / sRGB output pixels.
+    expected_bpp, expected_psnr = [], []
+    for s in samples:
+        _, srgb = s.load()
+        image = np.ascontiguousarray((srgb * 255).round().byte().permute(1, 2, 0).numpy())
+        decoded, nbytes, _, _ = codec_roundtrip(CODECS["jpeg"], image, 20)
+        expected_bpp.append(8 * nbytes / (srgb.shape[1] * srgb.shape[2]))
+        rec = torch.from_numpy(decoded).permute(2, 0, 1).float() / 255
+        expected_psnr.append(compute_metrics(srgb, rec)["psnr-rgb"])
+    assert r["bpp"][0] == pytest.approx(np.mean(expected_bpp))
+    assert r["psnr-rgb"][0] == pytest.approx(np.mean(expected_psnr))
+
+
+def test_isp_anchor_reports_the_isp_only_ceiling(raw_dir):
+    isp = LiteISPNet(width=8).eval()
+    samples = collect_dataset(raw_dir)
+    results = codec_anchors(
+        samples, [CODECS["jpeg"]], qualities={"jpeg": [50]}, isp=isp, progress=False
+    )
+    assert results["jpeg"]["name"] == "LiteISPNet+JPEG"
+    ceiling = results["isp-only"]
+    assert "bpp" not in ceiling["results"] and str(PAPER_LITEISPNET_PSNR) in ceiling["description"]
+    # No codec can beat the ISP rendering it codes (up to rounding noise at high quality).
+    assert results["jpeg"]["results"]["psnr-rgb"][0] <= ceiling["results"]["psnr-rgb"][0] + 0.5
+    # The ceiling is the ISP's own 8-bit PSNR against LibRaw, averaged over images.
+    from compressai_isp.utils.anchors import render_isp
+
+    per_image = []
+    for s in samples:
+        raw, srgb = s.load()
+        per_image.append(compute_metrics(srgb, render_isp(isp, raw))["psnr-rgb"])
+    assert ceiling["results"]["psnr-rgb"][0] == pytest.approx(np.mean(per_image), abs=1e-4)
+
+
+def test_cli_writes_one_json_per_codec(raw_dir, tmp_path, capsys):
+    out = tmp_path / "anchors"
+    rc = main(
+        [
+            "libraw",
+            str(raw_dir),
+            "--codecs",
+            "jpeg2000,jpegxl",
+            "-q",
+            "30,60",
+            "-o",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    assert sorted(p.name for p in out.iterdir()) == ["libraw-jpeg2000.json", "libraw-jpegxl.json"]
+    data = json.loads((out / "libraw-jpegxl.json").read_text())
+    assert data["name"] == "LibRaw+JPEG XL" and len(data["results"]["bpp"]) == 2
+
+
+def test_cli_isp_pipeline_from_a_checkpoint(raw_dir, tmp_path):
+    ckpt = tmp_path / "isp.pth.tar"
+    torch.save({"state_dict": LiteISPNet(width=8).state_dict()}, ckpt)
+    out = tmp_path / "isp"
+    assert (
+        main(
+            [
+                "isp",
+                str(raw_dir),
+                "--isp-checkpoint",
+                str(ckpt),
+                "--codecs",
+                "jpeg",
+                "-q",
+                "50",
+                "-o",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert sorted(p.name for p in out.iterdir()) == [
+        "liteispnet-isp-only.json",
+        "liteispnet-jpeg.json",
+    ]
+
+
+def test_cli_errors_are_one_line(raw_dir, tmp_path, capsys):
+    assert main(["libraw", str(raw_dir), "--codecs", "jpeg,bpg", "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "bpg" in err and "\n" not in err
+    assert main(["isp", str(raw_dir), "-o", str(tmp_path)]) == 1
+    assert "--isp-checkpoint" in capsys.readouterr().err
+    assert main(["libraw", str(tmp_path / "nowhere"), "-o", str(tmp_path)]) == 1
+    assert "nowhere" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_libraw_anchor_on_a_real_camera_file(shared_data, tmp_path):
+    (tmp_path / "dc50").mkdir()
+    src = shared_data / "raw" / "Kodak__DC50__DC50IMG__DC0010S.KDC"
+    (tmp_path / "dc50" / src.name).symlink_to(src)
+    samples = collect_dataset(tmp_path / "dc50")
+    r = codec_anchors(samples, [CODECS["jpeg"]], qualities={"jpeg": [75]}, progress=False)["jpeg"]
+    _, srgb = load_pair(src)
+    assert srgb.shape[1:] == (512, 766)
+    assert 0.2 < r["results"]["bpp"][0] < 8 and r["results"]["psnr-rgb"][0] > 25
