@@ -65,7 +65,7 @@ _FIXED = struct.Struct("<8sHIQ")  # magic, version, header length, total length
 _CRC = struct.Struct("<I")
 # Derived entropy-coder tables: model.update() recomputes them from the learned tensors, so
 # they describe no weight of their own and are left out of the fingerprint.
-_DERIVED_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length")
+_DERIVED_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
 
 
 class BitstreamError(ValueError):
@@ -76,8 +76,9 @@ def weights_fingerprint(model: nn.Module | dict[str, torch.Tensor]) -> bytes:
     """First 16 bytes of a SHA-256 over a model's weights, identical wherever they are loaded.
 
     Every ``state_dict`` tensor is hashed in sorted-key order as ``name NUL dtype NUL shape NUL
-    bytes`` (CPU, contiguous, native little-endian), except the CDF tables that
-    ``model.update()`` derives from the learned tensors. The encoder writes it into the header
+    bytes`` (CPU, contiguous, native little-endian), except the tables that ``model.update()``
+    derives (``_quantized_cdf``, ``_offset``, ``_cdf_length``, ``scale_table``); a weight with a
+    sibling ``mask`` buffer is hashed as ``weight * mask``. The encoder writes it into the header
     and the decoder compares it with the weights it loaded, so a stream is never decoded by
     weights it was not made with (which would silently give garbage).
     """
@@ -86,7 +87,13 @@ def weights_fingerprint(model: nn.Module | dict[str, torch.Tensor]) -> bytes:
     for name in sorted(state):
         if name.rsplit(".", 1)[-1] in _DERIVED_BUFFERS:
             continue
-        t = state[name].detach().to("cpu").contiguous()
+        t = state[name].detach().to("cpu")
+        # A masked convolution (the context model) zeroes its weight in place on its first
+        # forward; hash the effective weight so a fresh and a used model agree.
+        mask = state.get(name[: -len("weight")] + "mask") if name.endswith("weight") else None
+        if mask is not None and mask.shape == t.shape:
+            t = t * mask.to("cpu", t.dtype)
+        t = t.contiguous()
         digest.update(name.encode("utf-8") + b"\0")
         digest.update(str(t.dtype).encode("ascii") + b"\0")
         digest.update(",".join(str(s) for s in t.shape).encode("ascii") + b"\0")
