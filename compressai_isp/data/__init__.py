@@ -17,6 +17,18 @@ from .bayer import (
     red_phase,
     unpack_bayer,
 )
+from .cache import PairCache
+from .datasets import (
+    IMAGE_EXTENSIONS,
+    RAW_EXTENSIONS,
+    PairDataset,
+    PairedFolder,
+    RawFolder,
+    SyntheticRawFolder,
+    find_files,
+    fivek_d700,
+    split_files,
+)
 from .dng import make_synthetic_dng, write_dng
 from .metadata import camera_make_model
 from .raw import (
@@ -32,6 +44,16 @@ from .synthetic import SyntheticRaw, random_scene, synthesize_mosaic, synthesize
 
 __all__ = [
     "BAYER_PATTERNS",
+    "IMAGE_EXTENSIONS",
+    "PairCache",
+    "PairDataset",
+    "PairedFolder",
+    "RAW_EXTENSIONS",
+    "RawFolder",
+    "SyntheticRawFolder",
+    "find_files",
+    "fivek_d700",
+    "split_files",
     "RECIPE_VERSION",
     "RENDER_RECIPE",
     "RawImage",

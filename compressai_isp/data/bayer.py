@@ -13,6 +13,7 @@ All functions accept NumPy arrays or torch tensors and return the same kind.
 
 from __future__ import annotations
 
+import functools
 from typing import TypeVar
 
 import numpy as np
@@ -160,6 +161,7 @@ def _cat(parts: list, axis: int):
     return np.concatenate(parts, axis=axis)
 
 
+@functools.cache
 def red_phase(transform: int) -> tuple[int, int]:
     """Parity ``(dy, dx)`` a window of an RGGB mosaic must start at so that, after
     :func:`dihedral` ``transform``, its top-left pixel is a red site again.

@@ -113,11 +113,16 @@ class _Decoded:
 
 def normalize_packed(packed: np.ndarray, black: np.ndarray, white: np.ndarray) -> torch.Tensor:
     """Raw sensor values ``[4, h, w]`` -> float32 ``[0, 1]`` with per-channel black/white levels."""
+    return torch.from_numpy(normalize_packed_np(packed, black, white))
+
+
+def normalize_packed_np(packed: np.ndarray, black: np.ndarray, white: np.ndarray) -> np.ndarray:
+    """NumPy version of :func:`normalize_packed` (the dataset hot path stays out of torch)."""
     black = np.asarray(black, dtype=np.float32).reshape(4, 1, 1)
     scale = 1.0 / (np.asarray(white, dtype=np.float32).reshape(4, 1, 1) - black)
     out = (packed.astype(np.float32) - black) * scale
     np.clip(out, 0.0, 1.0, out=out)
-    return torch.from_numpy(out)
+    return out
 
 
 def _check_file(path: Path) -> None:
@@ -275,8 +280,13 @@ def _to_raw_image(d: _Decoded, path: Path) -> RawImage:
 
 def srgb_to_tensor(srgb: np.ndarray) -> torch.Tensor:
     """``uint8``/``uint16`` ``[3, H, W]`` -> float32 ``[0, 1]``."""
+    return torch.from_numpy(srgb_to_float(srgb))
+
+
+def srgb_to_float(srgb: np.ndarray) -> np.ndarray:
+    """NumPy version of :func:`srgb_to_tensor`."""
     scale = 1.0 / (255.0 if srgb.dtype == np.uint8 else 65535.0)
-    return torch.from_numpy(srgb.astype(np.float32) * np.float32(scale))
+    return srgb.astype(np.float32) * np.float32(scale)
 
 
 def read_raw(path: str | os.PathLike[str]) -> RawImage:

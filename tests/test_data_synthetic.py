@@ -1,0 +1,77 @@
+"""Synthetic RAW: an inverted, seeded camera pipeline producing packed RGGB data of any CFA."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from compressai_isp.data import BAYER_PATTERNS, SyntheticRaw, cfa_crop, pack_bayer, synthesize_raw
+from compressai_isp.data.synthetic import random_scene, synthesize_mosaic
+
+
+def test_same_seed_same_raw_other_seed_other_raw():
+    srgb = random_scene(32, 48, seed=1)
+    a, b = synthesize_raw(srgb, seed=3), synthesize_raw(srgb, seed=3)
+    c = synthesize_raw(srgb, seed=4)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("cfa", BAYER_PATTERNS)
+def test_packed_shape_follows_the_bayer_crop(cfa):
+    packed = synthesize_raw(random_scene(20, 30), cfa=cfa)
+    _, _, h, w = cfa_crop(cfa, 20, 30)
+    assert tuple(packed.shape) == (4, h // 2, w // 2)
+    assert packed.dtype == torch.float32
+    assert 0.0 <= float(packed.min()) and float(packed.max()) <= 1.0
+
+
+def test_rggb_keeps_the_full_half_resolution():
+    assert tuple(synthesize_raw(torch.rand(3, 16, 24)).shape) == (4, 8, 12)
+
+
+def test_grey_stays_neutral_in_camera_space_up_to_the_white_balance():
+    grey = torch.full((3, 8, 8), 0.5)
+    syn = synthesize_mosaic(grey, "RGGB", wb_gains=(2.0, 1.0, 1.6), exposure_gain=1.25, noise=False)
+    r, g1, g2, b = pack_bayer(syn.mosaic).mean(dim=(1, 2)).tolist()
+    linear = ((0.5 + 0.055) / 1.055) ** 2.4  # smoothstep^-1(0.5) = 0.5, then sRGB^-1
+    assert g1 == pytest.approx(linear / 1.25, rel=1e-4)
+    assert g2 == pytest.approx(g1)
+    assert r == pytest.approx(g1 / 2.0, rel=1e-4)
+    assert b == pytest.approx(g1 / 1.6, rel=1e-4)
+
+
+def test_drawn_white_balance_is_in_the_documented_ranges():
+    for seed in range(20):
+        syn = synthesize_mosaic(torch.rand(3, 4, 4), seed=seed, noise=False)
+        red, green, blue = syn.wb_gains
+        assert 1.9 <= red <= 2.4 and green == 1.0 and 1.5 <= blue <= 1.9
+
+
+def test_noise_variance_is_shot_plus_read():
+    flat = torch.full((3, 128, 128), 0.6)
+    clean = synthesize_mosaic(flat, seed=7, noise=False).mosaic
+    noisy = synthesize_mosaic(flat, seed=7, noise=True)
+    expected = noisy.read_noise + noisy.shot_noise * clean
+    measured = (noisy.mosaic - clean).var()
+    assert float(measured) == pytest.approx(float(expected.mean()), rel=0.15)
+    assert math.log(1e-4) <= math.log(noisy.shot_noise) <= math.log(1.2e-2)
+
+
+def test_return_mosaic_gives_the_full_capture():
+    srgb = random_scene(16, 16)
+    syn = synthesize_raw(srgb, cfa="GBRG", seed=2, return_mosaic=True)
+    assert isinstance(syn, SyntheticRaw)
+    assert tuple(syn.mosaic.shape) == (16, 16) and syn.cfa == "GBRG"
+    assert torch.equal(syn.packed, synthesize_raw(srgb, cfa="GBRG", seed=2))
+
+
+def test_uint8_input_is_accepted_and_bad_shapes_refused():
+    img = (random_scene(8, 8) * 255).round().to(torch.uint8)
+    assert torch.allclose(
+        synthesize_raw(img, noise=False), synthesize_raw(img.float() / 255, noise=False)
+    )
+    with pytest.raises(ValueError, match=r"\[3, H, W\]"):
+        synthesize_raw(torch.rand(8, 8))
