@@ -19,6 +19,17 @@ from compressai_isp.distill import (
 )
 
 
+class Gate(nn.Module):
+    """Channel attention as in RCAB: a 1x1 conv on globally pooled features."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.fc = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(self.fc(x.mean((2, 3), keepdim=True)))
+
+
 class Coder(nn.Module):
     """A toy g_a / g_s pair shaped like RBN's: strided convs with a nonlinearity between."""
 
@@ -35,7 +46,7 @@ class Coder(nn.Module):
             nn.ConvTranspose2d(latent, width, 4, 2, 1),
             nn.ReLU(),
             nn.Conv2d(width, width, 3, 1, 1),
-            nn.ReLU(),
+            Gate(width),
             nn.ConvTranspose2d(width, 3, 4, 2, 1),
         )
 
@@ -91,7 +102,7 @@ def test_distiller_loss_matches_manual_computation_and_weights() -> None:
     enc_pairs = match_layers(student, teacher_enc, "g_a", sample_inputs=(raw, raw))
     assert enc_pairs == [("g_a.0", "g_a.0"), ("g_a.2", "g_a.2"), ("g_a.4", "g_a.4")]
     dec_pairs = match_layers(student, teacher_dec, "g_s", strategy="name")
-    assert [s for s, _ in dec_pairs] == ["g_s.0", "g_s.2", "g_s.4"]
+    assert [s for s, _ in dec_pairs] == ["g_s.0", "g_s.2", "g_s.3.fc", "g_s.4"]
 
     k = 37
     with AttentionDistiller(
@@ -216,6 +227,7 @@ def test_match_layers_reports_when_nothing_matches() -> None:
 def test_spatial_matching_pairs_the_last_layer_of_each_resolution() -> None:
     student, teacher = Coder(), Coder()
     x = torch.rand(1, 4, 16, 16)
-    # g_s has two layers at 8x8 (the transposed conv and the 3x3 conv): the stage output wins.
+    # g_s has two layers at 8x8 (the transposed conv and the 3x3 conv): the stage output wins;
+    # the gate's 1x1 output carries no spatial attention and is never paired.
     pairs = match_layers(student, teacher, "g_s", student_forward=None, sample_inputs=(x, x))
     assert pairs == [("g_s.2", "g_s.2"), ("g_s.4", "g_s.4")]

@@ -392,7 +392,8 @@ def match_layers(
 
     ``strategy="spatial"``: run both networks once on ``sample_inputs = (student_x, teacher_x)``
     and pair, for every output spatial size the two share, the *last* layer producing that size
-    (the output of that resolution stage), in execution order. For RBN's ``g_a`` and the
+    (the output of that resolution stage), in execution order; 1x1 outputs (channel-attention
+    gates) are skipped. For RBN's ``g_a`` and the
     compression teacher's ``g_a`` this pairs the four strided convolutions even though the last
     one has a different width (channel sums do not care).
 
@@ -425,7 +426,9 @@ def match_layers(
         def last_by_size(order: list[tuple[str, tuple[int, ...]]]) -> dict[tuple[int, ...], str]:
             out: dict[tuple[int, ...], str] = {}
             for n, shape in order:
-                if len(shape) == 4:
+                # 1x1 outputs (channel-attention gates after global pooling) carry no spatial
+                # attention: a normalised one-element map is a constant.
+                if len(shape) == 4 and shape[-2] * shape[-1] > 1:
                     out.pop(shape[-2:], None)  # re-insert so dict order is the stage's last use
                     out[shape[-2:]] = n
             return out

@@ -1,0 +1,325 @@
+"""Train any compressai-isp architecture, with or without knowledge distillation.
+
+``python -m compressai_isp.train`` (or ``compressai-isp train``) follows CompressAI's
+``examples/train.py`` flag names where they apply::
+
+    python -m compressai_isp.train -m rbn -q 6 -d raw:/data/fivek/raw -d synthetic:/data/kodak \\
+        --teacher-enc raw-comp-teacher --teacher-enc-checkpoint runs/comp-q6/model_best.pth \\
+        --teacher-dec isp-teacher --teacher-dec-checkpoint runs/isp/model_best.pth \\
+        --batch-size 8 --patch-size 256 256 --save runs/rbn-kd-q6
+
+Loss (paper Eq. 4): ``L = R + λ·255²·MSE + L_AT`` with ``R`` in bits per sRGB output pixel.
+Multi-GPU / multi-node: launch the same command with ``torchrun --nproc_per_node=G``.
+Rerunning a command whose ``--save`` directory holds a checkpoint resumes it exactly.
+See docs/readme/training.md for every option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from typing import Any
+
+import torch
+
+from compressai_isp.distill import ALPHA0_DECODER, ALPHA0_ENCODER, GAMMA
+from compressai_isp.training.data import DATASET_KINDS, build_datasets
+from compressai_isp.training.loop import (
+    NonFiniteLossError,
+    TeacherConfig,
+    TrainConfig,
+    Trainer,
+    TrainingError,
+)
+from compressai_isp.training.tasks import TASKS
+
+__all__ = ["main", "parse_args", "config_from_args", "parse_duration", "parse_kwargs"]
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``"3600"``, ``"90m"``, ``"1h30m"``, ``"2h"``, ``"45s"``."""
+    t = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", t):
+        return float(t)
+    m = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?", t)
+    if not t or m is None:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 3600, 90m, 1h30m)")
+    h, mi, s = (float(g) if g else 0.0 for g in m.groups())
+    return h * 3600 + mi * 60 + s
+
+
+def _number(v: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    if v.lower() in ("true", "false"):
+        return v.lower() == "true"
+    return v
+
+
+def parse_kwargs(text: str) -> dict[str, Any]:
+    """``"N=64,M=96"`` -> ``{"N": 64, "M": 96}`` (zoo constructor overrides)."""
+    out: dict[str, Any] = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise argparse.ArgumentTypeError(
+                f"invalid --model-kwargs item {item!r} (use NAME=VALUE)"
+            )
+        out[key.strip()] = _number(value.strip())
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="compressai-isp train",
+        description="Train a compressai-isp model (RAWtoBit, Jeong & Jung 2022).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "-m",
+        "--model",
+        "--arch",
+        dest="arch",
+        default="rbn",
+        choices=sorted(TASKS),
+        help="architecture (compressai_isp.zoo.image_models)",
+    )
+    g.add_argument(
+        "-q",
+        "--quality",
+        type=int,
+        default=None,
+        help="quality index: zoo widths and default --lambda",
+    )
+    g.add_argument(
+        "--lambda",
+        dest="lmbda",
+        type=float,
+        default=None,
+        help="rate-distortion trade-off λ of R + λ·255²·MSE (default: the zoo ladder)",
+    )
+    g.add_argument(
+        "--model-kwargs",
+        type=parse_kwargs,
+        default={},
+        help='constructor overrides, e.g. "N=64,M=96,N_hyper=64,decoder_width=16"',
+    )
+    g.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="start from the zoo's trained weights (fine-tuning)",
+    )
+    g.add_argument(
+        "--init", default=None, help="start from these weights (state dict or checkpoint)"
+    )
+    g.add_argument("--isp-init", default=None, help="cascaded: LiteISPNet weights to fine-tune")
+    g.add_argument(
+        "--comp-init", default=None, help="cascaded: mbt2018 weights of the frozen Comp-Net"
+    )
+
+    g = p.add_argument_group("distillation (RAWtoBit §3.3; rbn and any model with g_a/g_s)")
+    g.add_argument(
+        "--teacher-enc", default=None, help="encoder teacher architecture (raw-comp-teacher)"
+    )
+    g.add_argument("--teacher-enc-checkpoint", default=None)
+    g.add_argument("--teacher-dec", default=None, help="decoder teacher architecture (isp-teacher)")
+    g.add_argument("--teacher-dec-checkpoint", default=None)
+    g.add_argument(
+        "--kd-alpha-enc", type=float, default=ALPHA0_ENCODER, help="α0 of the encoder pairs"
+    )
+    g.add_argument(
+        "--kd-alpha-dec", type=float, default=ALPHA0_DECODER, help="α0 of the decoder pairs"
+    )
+    g.add_argument("--kd-gamma", type=float, default=GAMMA, help="γ of α = α0·γ^(k²) (Eq. 3)")
+    g.add_argument("--kd-unit", choices=("epoch", "step"), default="epoch", help="what k counts")
+    g.add_argument(
+        "--kd-attention",
+        choices=("signed", "abs"),
+        default="signed",
+        help="signed channel sum (Eq. 1) or sum of |A|^p (original AT)",
+    )
+    g.add_argument("--kd-p", type=float, default=1.0, help="p of --kd-attention abs")
+
+    g = p.add_argument_group("data")
+    g.add_argument(
+        "-d",
+        "--dataset",
+        action="append",
+        required=True,
+        metavar="[KIND:]PATH",
+        help=f"training data, repeatable; KIND is one of {', '.join(DATASET_KINDS)}",
+    )
+    g.add_argument(
+        "--patch-size",
+        type=int,
+        nargs=2,
+        default=(256, 256),
+        metavar=("H", "W"),
+        help="training patch size in sRGB pixels (the packed RAW patch is H/2 x W/2)",
+    )
+    g.add_argument("--batch-size", type=int, default=8)
+    g.add_argument("--test-batch-size", type=int, default=8)
+    g.add_argument("-n", "--num-workers", type=int, default=min(4, os.cpu_count() or 1))
+    g.add_argument("--no-val", action="store_true", help="skip validation")
+
+    g = p.add_argument_group("optimisation")
+    g.add_argument(
+        "-e",
+        "--epochs",
+        type=int,
+        default=None,
+        help="epochs to train (default 100 unless --max-steps/--max-time is given)",
+    )
+    g.add_argument("--max-steps", type=int, default=None, help="stop after this many iterations")
+    g.add_argument(
+        "--max-time",
+        type=parse_duration,
+        default=None,
+        help="stop (with a checkpoint) after this wall time, e.g. 90m or 1h30m",
+    )
+    g.add_argument("-lr", "--learning-rate", type=float, default=5e-5)
+    g.add_argument(
+        "--lr-decay-step",
+        type=int,
+        default=None,
+        help="iteration at which lr drops by --lr-decay-factor (default 0.9·max-steps)",
+    )
+    g.add_argument("--lr-decay-factor", type=float, default=0.1)
+    g.add_argument("--aux-learning-rate", type=float, default=1e-3)
+    g.add_argument("--clip_max_norm", type=float, default=1.0, help="gradient clipping (0: off)")
+    g.add_argument("--seed", type=int, default=None, help="random seed (recorded in checkpoints)")
+    g.add_argument("--cuda", action="store_true", help="train on CUDA")
+    g.add_argument(
+        "--amp", choices=("off", "bf16", "fp16"), default="off", help="mixed precision on CUDA"
+    )
+    g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
+    g = p.add_argument_group("checkpoints and logs")
+    g.add_argument(
+        "--save",
+        default=None,
+        metavar="DIR",
+        help="output directory (default runs/<model>[-q<quality>])",
+    )
+    g.add_argument("--checkpoint", default=None, help="resume from this checkpoint")
+    g.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="start afresh even if --save holds a checkpoint (it is overwritten)",
+    )
+    g.add_argument(
+        "--checkpoint-every", type=int, default=500, help="iterations between checkpoints"
+    )
+    g.add_argument("--val-every", type=int, default=1000, help="iterations between validations")
+    g.add_argument("--log-every", type=int, default=10, help="iterations per CSV/TensorBoard row")
+    g.add_argument("--print-every", type=int, default=100, help="iterations per printed log line")
+    g.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    g.add_argument("--no-tensorboard", action="store_true")
+    g.add_argument("--no-export", action="store_true", help="do not write model_best.pth")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def _teacher(args: argparse.Namespace, role: str, alpha0: float) -> TeacherConfig | None:
+    arch = getattr(args, f"teacher_{role}")
+    ckpt = getattr(args, f"teacher_{role}_checkpoint")
+    if arch is None and ckpt is None:
+        return None
+    if arch is None or ckpt is None:
+        raise TrainingError(f"--teacher-{role} and --teacher-{role}-checkpoint go together")
+    return TeacherConfig(arch, ckpt, alpha0)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Validate the parsed flags and load the datasets."""
+    for name in ("batch_size", "test_batch_size"):
+        if getattr(args, name) < 1:
+            raise TrainingError(f"--{name.replace('_', '-')} must be >= 1")
+    for name in ("epochs", "max_steps"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise TrainingError(f"--{name.replace('_', '-')} must be >= 1")
+    if args.learning_rate <= 0:
+        raise TrainingError("--learning-rate must be > 0")
+    if not 0 < args.kd_gamma <= 1:
+        raise TrainingError(f"--kd-gamma must be in (0, 1], got {args.kd_gamma}")
+    h, w = args.patch_size
+    if h <= 0 or w <= 0 or h % 2 or w % 2:
+        raise TrainingError(f"--patch-size must be positive and even, got {h} {w}")
+    save = args.save or f"runs/{args.arch}" + (f"-q{args.quality}" if args.quality else "")
+    train_sets, val_sets, desc = build_datasets(args.dataset, (h, w), val=not args.no_val)
+    return TrainConfig(
+        arch=args.arch,
+        quality=args.quality,
+        lmbda=args.lmbda,
+        model_kwargs=args.model_kwargs,
+        pretrained=args.pretrained,
+        init=args.init,
+        isp_init=args.isp_init,
+        comp_init=args.comp_init,
+        teacher_enc=_teacher(args, "enc", args.kd_alpha_enc),
+        teacher_dec=_teacher(args, "dec", args.kd_alpha_dec),
+        kd_gamma=args.kd_gamma,
+        kd_unit=args.kd_unit,
+        kd_attention=args.kd_attention,
+        kd_p=args.kd_p,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        max_time=args.max_time,
+        learning_rate=args.learning_rate,
+        lr_decay_step=args.lr_decay_step,
+        lr_decay_factor=args.lr_decay_factor,
+        aux_learning_rate=args.aux_learning_rate,
+        clip_max_norm=args.clip_max_norm,
+        batch_size=args.batch_size,
+        test_batch_size=args.test_batch_size,
+        patch_size=(h, w),
+        num_workers=args.num_workers,
+        seed=args.seed,
+        cuda=args.cuda,
+        amp=args.amp,
+        save=save,
+        checkpoint=args.checkpoint,
+        resume=not args.no_resume,
+        checkpoint_every=args.checkpoint_every,
+        val_every=0 if args.no_val else args.val_every,
+        log_every=max(1, args.log_every),
+        print_every=max(1, args.print_every),
+        progress=not args.no_progress,
+        tensorboard=not args.no_tensorboard,
+        export=not args.no_export,
+        train_sets=train_sets,
+        val_sets=val_sets,
+        dataset_desc=desc,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(max(1, args.threads))
+    try:
+        trainer = Trainer(config_from_args(args))
+        return trainer.fit()
+    except TrainingError as err:
+        print(f"compressai-isp train: error: {err}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as err:
+        print(f"compressai-isp train: error: {err}", file=sys.stderr)
+        return 3
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

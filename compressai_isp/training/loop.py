@@ -1,0 +1,823 @@
+"""The training engine behind ``python -m compressai_isp.train`` (see that module for the CLI).
+
+One :class:`Trainer` serves every architecture: the task table
+(:mod:`compressai_isp.training.tasks`) says what the model sees and which loss it minimises;
+distillation teachers are attached through :mod:`compressai_isp.distill`.
+
+Exact resumption: a checkpoint written after step ``s`` holds the model, both optimisers, the
+scheduler, the AMP scaler, the step / epoch / position in the epoch, the best validation loss
+and every rank's Python / NumPy / torch RNG states; the data order and each sample's random
+crop depend only on ``(seed, epoch, position)`` (:mod:`compressai_isp.training.sampling`).
+Restarting from it therefore replays steps ``s+1, s+2, ...`` exactly as the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import os
+import random
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from compressai_isp import zoo
+from compressai_isp.distill import (
+    GAMMA,
+    AttentionDistiller,
+    Teacher,
+    match_layers,
+)
+from compressai_isp.metrics import psnr_per_image
+from compressai_isp.training import distributed as ddp
+from compressai_isp.training.checkpoint import (
+    BEST_NAME,
+    CHECKPOINT_NAME,
+    MODEL_NAME,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from compressai_isp.training.sampling import ResumableSampler, SeededDataset
+from compressai_isp.training.tasks import (
+    TASKS,
+    Task,
+    aux_parameters,
+    freeze_for_task,
+    main_parameters,
+    model_output,
+    rd_loss,
+)
+
+__all__ = ["TrainConfig", "Trainer", "TrainingError", "NonFiniteLossError", "load_state_dict"]
+
+CSV_NAME = "log.csv"
+
+
+class TrainingError(ValueError):
+    """A configuration or input problem, reported on one line by the CLI."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss or the gradient norm became NaN/inf; a checkpoint to resume from was written."""
+
+
+@dataclass
+class TeacherConfig:
+    arch: str
+    checkpoint: str
+    alpha0: float
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a run; ``compressai_isp.train`` fills it from the command line."""
+
+    arch: str = "rbn"
+    quality: int | None = None
+    lmbda: float | None = None
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    pretrained: bool = False
+    init: str | None = None  # initial weights (state dict or our checkpoint)
+    isp_init: str | None = None  # cascade: LiteISPNet weights
+    comp_init: str | None = None  # cascade: mbt2018 Comp-Net weights
+    teacher_enc: TeacherConfig | None = None
+    teacher_dec: TeacherConfig | None = None
+    kd_gamma: float = GAMMA
+    kd_unit: str = "epoch"
+    kd_attention: str = "signed"
+    kd_p: float = 1.0
+    epochs: int | None = None
+    max_steps: int | None = None
+    max_time: float | None = None  # seconds of wall time for this process
+    learning_rate: float = 5e-5
+    lr_decay_step: int | None = None
+    lr_decay_factor: float = 0.1
+    aux_learning_rate: float = 1e-3
+    clip_max_norm: float = 1.0
+    batch_size: int = 8
+    test_batch_size: int = 8
+    patch_size: tuple[int, int] = (256, 256)
+    num_workers: int = 0
+    seed: int | None = None
+    cuda: bool = False
+    amp: str = "off"
+    save: str = "runs/train"
+    checkpoint: str | None = None
+    resume: bool = True
+    checkpoint_every: int = 500
+    val_every: int = 1000
+    log_every: int = 10
+    print_every: int = 100
+    progress: bool = True
+    tensorboard: bool = True
+    export: bool = True
+    train_sets: list[Dataset] = field(default_factory=list)
+    val_sets: list[Dataset] = field(default_factory=list)
+    dataset_desc: list[str] = field(default_factory=list)
+
+
+def load_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
+    """The state dict of a weight file, a ``model_best.pth`` export or a training checkpoint."""
+    state = load_checkpoint(path)
+    sd = state.get("state_dict", state)
+    if not isinstance(sd, dict) or not all(isinstance(v, Tensor) for v in sd.values()):
+        raise TrainingError(f"{path} holds no model state dict")
+    return sd
+
+
+def _load_into(model: nn.Module, sd: dict[str, Tensor], path: str, what: str) -> None:
+    try:
+        model.load_state_dict(sd)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()
+        raise TrainingError(
+            f"{what} {path} does not fit the model: {' '.join(first[:3])[:300]}"
+        ) from None
+
+
+def _build_teacher(cfg: TeacherConfig, role: str) -> nn.Module:
+    from compressai_isp.registry import MODELS
+
+    if cfg.arch not in MODELS:
+        raise TrainingError(
+            f"--teacher-{role}: unknown architecture {cfg.arch!r}; available: {sorted(MODELS)}"
+        )
+    sd = load_state_dict(cfg.checkpoint)
+    cls = MODELS[cfg.arch]
+    try:
+        teacher = cls.from_state_dict(sd)  # type: ignore[attr-defined]
+    except (KeyError, RuntimeError) as err:
+        raise TrainingError(
+            f"--teacher-{role}-checkpoint {cfg.checkpoint} is not a {cfg.arch} state dict ({err})"
+        ) from None
+    return teacher.eval().requires_grad_(False)
+
+
+def _encoder(m: nn.Module, x: Tensor) -> Tensor:
+    return m.g_a(x)
+
+
+def _autoencoder(m: nn.Module, x: Tensor) -> Tensor:
+    # The teacher's decoder sees its rounded latent (its inference-time input) without running
+    # the autoregressive entropy model, which no attention pair needs.
+    y = m.g_a(x)
+    return m.g_s(torch.round(y) if not m.training else y)
+
+
+class _CsvLog:
+    """Append-only CSV whose header is fixed by the first row; rows past a resumed step dropped."""
+
+    def __init__(self, path: Path, resume_step: int | None) -> None:
+        self.path = path
+        self.fields: list[str] | None = None
+        if resume_step is not None and path.is_file():
+            with path.open(newline="") as f:
+                rows = list(csv.DictReader(f))
+                fields = list(rows[0].keys()) if rows else None
+            kept = [r for r in rows if int(r["step"]) <= resume_step]
+            if fields:
+                self.fields = fields
+                tmp = path.with_suffix(".csv.tmp")
+                with tmp.open("w", newline="") as f:
+                    w = csv.DictWriter(f, fieldnames=fields)
+                    w.writeheader()
+                    w.writerows(kept)
+                os.replace(tmp, path)
+        elif path.exists():
+            path.unlink()
+
+    def write(self, row: dict[str, Any]) -> None:
+        new = not self.path.is_file()
+        if self.fields is None:
+            self.fields = list(row.keys())
+        with self.path.open("a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore")
+            if new:
+                w.writeheader()
+            w.writerow(row)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4g}"
+
+
+class Trainer:
+    """Model, teachers, data, optimisers and logs of one run, from a :class:`TrainConfig`."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        if cfg.arch not in TASKS or cfg.arch not in zoo.image_models:
+            raise TrainingError(
+                f"--model: unknown architecture {cfg.arch!r}; available: {sorted(TASKS)}"
+            )
+        self.task: Task = TASKS[cfg.arch]
+        self.dist, self.device = ddp.setup(cfg.cuda)
+        if cfg.amp != "off" and not cfg.cuda:
+            raise TrainingError(f"--amp {cfg.amp} needs --cuda (mixed precision is CUDA-only)")
+        self.save_dir = Path(cfg.save)
+        self._stop_signal: str | None = None
+
+        # --- resume source --------------------------------------------------------------------
+        self.resume_state: dict[str, Any] | None = None
+        ckpt = cfg.checkpoint
+        if ckpt is None and cfg.resume and (self.save_dir / CHECKPOINT_NAME).is_file():
+            ckpt = str(self.save_dir / CHECKPOINT_NAME)
+        if ckpt is not None:
+            try:
+                self.resume_state = load_checkpoint(ckpt)
+            except ValueError as err:
+                raise TrainingError(str(err)) from None
+            if self.resume_state.get("arch") != cfg.arch:
+                raise TrainingError(
+                    f"checkpoint {ckpt} is for --model {self.resume_state.get('arch')!r}, "
+                    f"not {cfg.arch!r}"
+                )
+            self.resume_path = ckpt
+
+        seed = cfg.seed
+        if seed is None:
+            seed = (
+                self.resume_state["seed"]
+                if self.resume_state is not None
+                else random.SystemRandom().randrange(1 << 31)
+            )
+        self.seed = int(seed)
+        random.seed(self.seed + self.dist.rank)
+        np.random.seed((self.seed + self.dist.rank) % (1 << 32))
+        torch.manual_seed(self.seed + self.dist.rank)
+
+        # --- model ----------------------------------------------------------------------------
+        quality = cfg.quality if cfg.quality is not None else 1
+        self.quality = quality
+        try:
+            self.model = zoo.image_models[cfg.arch](
+                quality, pretrained=cfg.pretrained, **cfg.model_kwargs
+            )
+        except TypeError as err:
+            raise TrainingError(f"--model-kwargs: {err}") from None
+        except (ValueError, LookupError) as err:
+            raise TrainingError(str(err)) from None
+        self.model.train()
+        if cfg.init is not None:
+            _load_into(self.model, load_state_dict(cfg.init), cfg.init, "--init")
+        if cfg.arch == "cascaded":
+            if cfg.isp_init is not None:
+                sd = load_state_dict(cfg.isp_init)
+                _load_into(self.model.isp, sd, cfg.isp_init, "--isp-init")
+            if cfg.comp_init is not None:
+                sd = load_state_dict(cfg.comp_init)
+                try:
+                    self.model.load_comp_net_state_dict(sd)
+                except RuntimeError as err:
+                    raise TrainingError(
+                        f"--comp-init {cfg.comp_init} is not an mbt2018 state dict of this "
+                        f"width: {str(err).splitlines()[0][:200]}"
+                    ) from None
+        elif cfg.isp_init or cfg.comp_init:
+            raise TrainingError("--isp-init / --comp-init only apply to --model cascaded")
+        freeze_for_task(self.model, self.task)
+        self.model.to(self.device)
+        self.input_kind = getattr(self.model, "input_kind", self.task.input)
+
+        if self.task.rate:
+            lmbda = cfg.lmbda
+            if lmbda is None and cfg.quality is not None:
+                lmbda = zoo.lambdas[cfg.arch].get(cfg.quality)
+            if lmbda is None:
+                raise TrainingError(
+                    f"--model {cfg.arch} is trained for rate-distortion: give --lambda or --quality"
+                )
+            self.lmbda = float(lmbda)
+        else:
+            self.lmbda = float(cfg.lmbda) if cfg.lmbda is not None else 0.0
+
+        # --- data -----------------------------------------------------------------------------
+        if not cfg.train_sets:
+            raise TrainingError("no training data: give -d/--dataset")
+        self.train_set = SeededDataset(_concat(cfg.train_sets))
+        self.val_set = SeededDataset(_concat(cfg.val_sets)) if cfg.val_sets else None
+        per_rank = -(-len(self.train_set) // self.dist.world_size)
+        if per_rank < cfg.batch_size:
+            raise TrainingError(
+                f"the training set has {len(self.train_set)} samples per epoch "
+                f"({per_rank} per process), fewer than --batch-size {cfg.batch_size}"
+            )
+        self.steps_per_epoch = per_rank // cfg.batch_size
+        self.sampler = ResumableSampler(
+            len(self.train_set), self.seed, rank=self.dist.rank, world_size=self.dist.world_size
+        )
+        if cfg.epochs is None and cfg.max_steps is None and cfg.max_time is None:
+            cfg.epochs = 100  # CompressAI examples/train.py default
+
+        # --- teachers -------------------------------------------------------------------------
+        self.distiller: AttentionDistiller | None = None
+        self._build_distiller()
+
+        # --- DDP, optimisers ------------------------------------------------------------------
+        self.aux_params = [p for _, p in aux_parameters(self.model)]
+        self.net: nn.Module = self.model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            aux_names = [n for n, _ in aux_parameters(self.model)]
+            # The quantiles only get gradients from aux_loss(), outside DDP's forward; they
+            # are excluded from DDP and averaged by hand (all_reduce_grads).
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+                self.model, aux_names
+            )
+            self.net = DistributedDataParallel(
+                self.model,
+                device_ids=[self.device.index] if cfg.cuda else None,
+                # Distortion-only tasks leave the entropy model out of the graph.
+                find_unused_parameters=not self.task.rate,
+            )
+        params = [p for _, p in main_parameters(self.model)]
+        if not params:
+            raise TrainingError(f"--model {cfg.arch}: nothing to train")
+        self.optimizer = torch.optim.Adam(params, lr=cfg.learning_rate)
+        self.aux_optimizer = (
+            torch.optim.Adam(self.aux_params, lr=cfg.aux_learning_rate) if self.aux_params else None
+        )
+        decay = cfg.lr_decay_step
+        if decay is None and cfg.max_steps is not None:
+            decay = int(0.9 * cfg.max_steps)  # the paper decays for the last ~10% (§4.1)
+        self.lr_decay_step = decay
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimizer, milestones=[decay] if decay else [], gamma=cfg.lr_decay_factor
+        )
+        self.amp_dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.amp]
+        self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
+
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.best_val = math.inf
+        if self.resume_state is not None:
+            self._restore(self.resume_state)
+
+    # ------------------------------------------------------------------------------------------
+    def _build_distiller(self) -> None:
+        cfg = self.cfg
+        if cfg.teacher_enc is None and cfg.teacher_dec is None:
+            return
+        for attr in ("g_a", "g_s"):
+            if not hasattr(self.model, attr):
+                raise TrainingError(f"--teacher-*: --model {cfg.arch} has no {attr} to distil into")
+        h, w = cfg.patch_size
+        raw = torch.zeros(1, 4, h // 2, w // 2, device=self.device)
+        srgb = torch.zeros(1, 3, h, w, device=self.device)
+        probe = {"raw": raw, "srgb": srgb}
+        teachers = []
+        self.teacher_input: dict[str, str] = {}
+        for role, tcfg, prefix, fwd in (
+            ("enc", cfg.teacher_enc, "g_a", _encoder),
+            ("dec", cfg.teacher_dec, "g_s", _autoencoder),
+        ):
+            if tcfg is None:
+                continue
+            teacher = _build_teacher(tcfg, role).to(self.device)
+            kind = getattr(teacher, "input_kind", "raw")
+            try:
+                pairs = match_layers(
+                    self.model,
+                    teacher,
+                    prefix,
+                    sample_inputs=(probe[self.input_kind], probe[kind]),
+                    student_forward=fwd,
+                    teacher_forward=fwd,
+                )
+            except ValueError as err:
+                raise TrainingError(f"--teacher-{role} {tcfg.arch}: {err}") from None
+            teachers.append(
+                Teacher(role, teacher, pairs, alpha0=tcfg.alpha0, gamma=cfg.kd_gamma, forward=fwd)
+            )
+            self.teacher_input[role] = kind
+        self.distiller = AttentionDistiller(
+            self.model,
+            teachers,
+            mode=cfg.kd_attention,  # type: ignore[arg-type]
+            p=cfg.kd_p,
+        )
+
+    def kd_progress(self) -> float:
+        """``k`` of Eq. 3: completed epochs (paper) or optimisation steps."""
+        return float(self.epoch if self.cfg.kd_unit == "epoch" else self.step)
+
+    # ------------------------------------------------------------------------------------------
+    def state(self, rng: list[Any]) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "arch": self.cfg.arch,
+            "quality": self.quality,
+            "lmbda": self.lmbda,
+            "model_config": getattr(self.model, "config", None),
+            "state_dict": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "aux_optimizer": self.aux_optimizer.state_dict() if self.aux_optimizer else None,
+            "lr_scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "best_loss": self.best_val,
+            "seed": self.seed,
+            "world_size": self.dist.world_size,
+            "rng": rng,
+            "datasets": self.cfg.dataset_desc,
+        }
+
+    def _restore(self, st: dict[str, Any]) -> None:
+        cfg_now = getattr(self.model, "config", None)
+        if (
+            st.get("model_config") is not None
+            and cfg_now is not None
+            and st["model_config"] != cfg_now
+        ):
+            raise TrainingError(
+                f"checkpoint {self.resume_path} was trained with {st['model_config']}, "
+                f"this run builds {cfg_now} (pass the same --model-kwargs / --quality)"
+            )
+        _load_into(self.model, st["state_dict"], self.resume_path, "checkpoint")
+        try:
+            self.optimizer.load_state_dict(st["optimizer"])
+            if self.aux_optimizer is not None and st.get("aux_optimizer"):
+                self.aux_optimizer.load_state_dict(st["aux_optimizer"])
+        except ValueError as err:
+            raise TrainingError(f"checkpoint {self.resume_path}: optimiser state: {err}") from None
+        self.scheduler.load_state_dict(st["lr_scheduler"])
+        if self.lr_decay_step is not None:
+            # A new --lr-decay-step on resume takes effect (MultiStepLR stores its milestones).
+            self.scheduler.milestones = type(self.scheduler.milestones)([self.lr_decay_step])
+        self.scaler.load_state_dict(st["scaler"])
+        self.step, self.epoch = int(st["step"]), int(st["epoch"])
+        self.batch_in_epoch = int(st["batch_in_epoch"])
+        self.best_val = float(st.get("best_loss", math.inf))
+        rngs = st.get("rng") or []
+        if st.get("world_size") == self.dist.world_size and len(rngs) == self.dist.world_size:
+            set_rng_state(rngs[self.dist.rank])
+        elif self.dist.is_main:
+            print(
+                f"warning: checkpoint was written by {st.get('world_size')} process(es), this "
+                f"run has {self.dist.world_size}: RNG streams are re-seeded, resumption is not "
+                "bit-exact",
+                file=sys.stderr,
+            )
+
+    def save(self, name: str = CHECKPOINT_NAME, rng: Any = None) -> Path:
+        """Write a checkpoint (every rank takes part in gathering RNG states; rank 0 writes)."""
+        rngs = ddp.gather_objects(rng if rng is not None else rng_state(), self.dist)
+        path = self.save_dir / name
+        if self.dist.is_main:
+            save_checkpoint(self.state(rngs), path)
+        ddp.barrier(self.dist)
+        return path
+
+    # ------------------------------------------------------------------------------------------
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=self.amp_dtype)
+
+    def _to_device(self, batch: Any) -> tuple[Tensor, Tensor]:
+        if not isinstance(batch, (list, tuple)) or len(batch) != 2:
+            raise TrainingError("datasets must yield (raw, srgb) pairs")
+        raw, srgb = batch
+        return raw.to(self.device, non_blocking=True), srgb.to(self.device, non_blocking=True)
+
+    def train_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, float]:
+        raw, srgb = batch
+        inp, target = self.task.split((raw, srgb))
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.aux_optimizer is not None:
+            self.aux_optimizer.zero_grad(set_to_none=True)
+        with self._autocast():
+            out = self.net(inp)
+        terms = rd_loss(out, inp, target, self.task, self.lmbda, self.input_kind)
+        loss = terms["loss"]
+        logs: dict[str, float] = {}
+        if self.distiller is not None:
+            k = self.kd_progress()
+            teacher_inputs = {
+                role: {"raw": raw, "srgb": srgb}[kind] for role, kind in self.teacher_input.items()
+            }
+            with self._autocast():
+                kd = self.distiller.loss(teacher_inputs, progress=k)
+            loss = loss + kd["kd"]
+            for key, v in kd.items():
+                logs[key] = float(v.detach())
+            for role, a in self.distiller.weights(k).items():
+                logs[f"alpha/{role}"] = a
+        finite = bool(torch.isfinite(loss.detach()))
+        if ddp.broadcast_flag(not finite, self.dist, self.device):
+            raise NonFiniteLossError(f"loss is {float(loss.detach())}")
+        self.scaler.scale(loss).backward()
+        grad_norm = math.nan
+        if self.cfg.clip_max_norm > 0:
+            self.scaler.unscale_(self.optimizer)
+            grad_norm = float(
+                torch.nn.utils.clip_grad_norm_(
+                    [p for g in self.optimizer.param_groups for p in g["params"]],
+                    self.cfg.clip_max_norm,
+                )
+            )
+            bad_grad = not math.isfinite(grad_norm) and self.amp_dtype != torch.float16
+            if ddp.broadcast_flag(bad_grad, self.dist, self.device):
+                raise NonFiniteLossError(f"gradient norm is {grad_norm}")
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        aux_value = math.nan
+        if self.aux_optimizer is not None:
+            aux = self.model.aux_loss()
+            aux.backward()
+            ddp.all_reduce_grads(self.aux_params, self.dist)
+            self.aux_optimizer.step()
+            aux_value = float(aux.detach())
+        x_hat, _ = model_output(out)
+        with torch.no_grad():
+            psnr = float(psnr_per_image(x_hat.detach().clamp(0, 1).float(), target.float()).mean())
+        logs.update(
+            loss=float(loss.detach()),
+            mse=float(terms["mse"].detach()),
+            bpp=float(terms["bpp"].detach()),
+            psnr=psnr,
+            aux=aux_value,
+            grad_norm=grad_norm,
+        )
+        return logs
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float] | None:
+        if self.val_set is None:
+            return None
+        model = self.model
+        model.eval()
+        sampler = ResumableSampler(
+            len(self.val_set),
+            self.seed,
+            shuffle=False,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+        )
+        loader = self._loader(self.val_set, sampler, self.cfg.test_batch_size, drop_last=False)
+        sums = [0.0, 0.0, 0.0, 0.0, 0.0]  # loss, mse, bpp, psnr (all per sample), count
+        # Validation must not move the training RNG streams (exact resumption).
+        with torch.random.fork_rng(devices=[self.device.index] if self.cfg.cuda else []):
+            for batch in loader:
+                raw, srgb = self._to_device(batch)
+                inp, target = self.task.split((raw, srgb))
+                with self._autocast():
+                    out = model(inp)
+                terms = rd_loss(out, inp, target, self.task, self.lmbda, self.input_kind)
+                x_hat, _ = model_output(out)
+                n = inp.shape[0]
+                sums[0] += float(terms["loss"]) * n
+                sums[1] += float(terms["mse"]) * n
+                sums[2] += float(terms["bpp"]) * n
+                sums[3] += float(psnr_per_image(x_hat.clamp(0, 1).float(), target.float()).sum())
+                sums[4] += n
+        if self.distiller is not None:
+            self.distiller.clear()
+        model.train()
+        sums = ddp.all_reduce_sum(sums, self.dist, self.device)
+        n = max(sums[4], 1.0)
+        return {"loss": sums[0] / n, "mse": sums[1] / n, "bpp": sums[2] / n, "psnr": sums[3] / n}
+
+    def _loader(
+        self, ds: Dataset, sampler: ResumableSampler, bs: int, drop_last: bool
+    ) -> DataLoader:
+        return DataLoader(
+            ds,
+            batch_size=bs,
+            sampler=sampler,
+            num_workers=self.cfg.num_workers,
+            drop_last=drop_last,
+            pin_memory=self.cfg.cuda,
+            # An explicit generator keeps iterator creation from drawing on the global RNG.
+            generator=torch.Generator().manual_seed(self.seed),
+            persistent_workers=False,
+        )
+
+    def export(self) -> Path | None:
+        """``model_best.pth``: the best (else latest) weights with the entropy coder's tables."""
+        if not self.dist.is_main:
+            return None
+        best = self.save_dir / BEST_NAME
+        src = best if best.is_file() else self.save_dir / CHECKPOINT_NAME
+        st = load_checkpoint(src)
+        model = zoo.image_models[self.cfg.arch](self.quality, **self.cfg.model_kwargs)
+        model.load_state_dict(st["state_dict"])
+        if hasattr(model, "update"):
+            model.update(force=True)
+        out = {
+            "arch": self.cfg.arch,
+            "quality": self.quality,
+            "lmbda": self.lmbda,
+            "config": getattr(model, "config", None),
+            "step": st["step"],
+            "best_loss": st.get("best_loss"),
+            "state_dict": model.state_dict(),
+        }
+        return save_checkpoint(out, self.save_dir / MODEL_NAME)
+
+    # ------------------------------------------------------------------------------------------
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        def handler(signum: int, _frame: Any) -> None:
+            if self._stop_signal is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self._stop_signal = signal.Signals(signum).name
+
+        previous = {}
+        with contextlib.suppress(ValueError):  # not in the main thread
+            for s in (signal.SIGINT, signal.SIGTERM):
+                previous[s] = signal.signal(s, handler)
+
+        def restore() -> None:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+        return restore
+
+    def _batches(self) -> Iterator[tuple[Tensor, Tensor]]:
+        """Training batches from the current (epoch, position), advancing epochs forever."""
+        while True:
+            if self.batch_in_epoch >= self.steps_per_epoch:
+                self.epoch += 1
+                self.batch_in_epoch = 0
+            self.sampler.set_epoch(self.epoch, start=self.batch_in_epoch * self.cfg.batch_size)
+            for batch in self._loader(self.train_set, self.sampler, self.cfg.batch_size, True):
+                yield self._to_device(batch)
+            if self.batch_in_epoch < self.steps_per_epoch:  # defensive: loader ended early
+                self.batch_in_epoch = self.steps_per_epoch
+
+    def _done(self, t0: float) -> str | None:
+        cfg = self.cfg
+        if cfg.max_steps is not None and self.step >= cfg.max_steps:
+            return f"reached --max-steps {cfg.max_steps}"
+        if cfg.epochs is not None:
+            completed = self.epoch + (1 if self.batch_in_epoch >= self.steps_per_epoch else 0)
+            if completed >= cfg.epochs:
+                return f"reached --epochs {cfg.epochs}"
+        if cfg.max_time is not None and time.monotonic() - t0 >= cfg.max_time:
+            return f"reached --max-time {cfg.max_time:.0f}s"
+        return None
+
+    def fit(self) -> int:
+        """Train until a budget is reached or a signal arrives; return the CLI exit status."""
+        cfg = self.cfg
+        main = self.dist.is_main
+        self.save_dir.mkdir(parents=True, exist_ok=True)
+        resumed = self.resume_state is not None
+        self.resume_state = None
+        csv_log = (
+            _CsvLog(self.save_dir / CSV_NAME, self.step if resumed else None) if main else None
+        )
+        tb = None
+        if main and cfg.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            tb = SummaryWriter(
+                str(self.save_dir / "tb"), purge_step=self.step + 1 if resumed else None
+            )
+        if main:
+            what = f"resuming {self.resume_path} at step {self.step}" if resumed else "starting"
+            n_params = sum(p.numel() for _, p in main_parameters(self.model))
+            print(
+                f"{what}: {cfg.arch} q{self.quality} λ={self.lmbda:g} ({n_params / 1e6:.2f} M "
+                f"trainable parameters), {len(self.train_set)} training samples, "
+                f"{self.steps_per_epoch} steps/epoch, batch {cfg.batch_size} x "
+                f"{self.dist.world_size} process(es), seed {self.seed}, saving to {self.save_dir}",
+                flush=True,
+            )
+        total = cfg.max_steps
+        if total is None and cfg.epochs is not None:
+            total = cfg.epochs * self.steps_per_epoch
+        bar = None
+        if main and cfg.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=self.step, dynamic_ncols=True, disable=None)
+        restore_signals = self._install_signal_handlers()
+        t0 = time.monotonic()
+        window: dict[str, list[float]] = {}
+        reason: str | None = self._done(t0)
+        status = 0
+        try:
+            batches = self._batches()
+            while reason is None:
+                batch = next(batches)
+                rng_before = rng_state()
+                t_step = time.monotonic()
+                try:
+                    logs = self.train_step(batch)
+                except NonFiniteLossError as err:
+                    # Parameters are untouched by the failed step: save the state it started from.
+                    self.optimizer.zero_grad(set_to_none=True)
+                    path = self.save(rng=rng_before)
+                    raise NonFiniteLossError(
+                        f"{err} at step {self.step + 1} (epoch {self.epoch}); training stopped. "
+                        f"The state before that step is in {path}: resume it with "
+                        f"--checkpoint {path}, e.g. with a lower --learning-rate or "
+                        "--clip_max_norm"
+                    ) from None
+                self.step += 1
+                self.batch_in_epoch += 1
+                logs["sec_per_step"] = time.monotonic() - t_step
+                for key, v in logs.items():
+                    window.setdefault(key, []).append(v)
+                if main and self.step % cfg.log_every == 0:
+                    row = {"step": self.step, "epoch": self.epoch, "split": "train"}
+                    row["lr"] = self.optimizer.param_groups[0]["lr"]
+                    row.update({k: float(np.mean(v)) for k, v in window.items()})
+                    window.clear()
+                    assert csv_log is not None
+                    csv_log.write(row)
+                    if tb is not None:
+                        for k, v in row.items():
+                            if k not in ("step", "split") and isinstance(v, float | int):
+                                tb.add_scalar(f"train/{k}", v, self.step)
+                    if bar is not None:
+                        keys = ("loss", "bpp", "psnr", "kd", "kd/enc", "kd/dec")
+                        post = {k: _fmt(row[k]) for k in keys if k in row}
+                        bar.set_postfix(post, refresh=False)
+                    if self.step % cfg.print_every == 0:
+                        msg = " ".join(
+                            f"{k}={_fmt(v)}" for k, v in row.items() if k not in ("split",)
+                        )
+                        (bar.write if bar is not None and not bar.disable else print)(msg)
+                        sys.stdout.flush()
+                if bar is not None:
+                    bar.update(1)
+                if cfg.val_every and self.step % cfg.val_every == 0:
+                    self._validate_and_log(csv_log, tb, bar)
+                stop_requested = ddp.broadcast_flag(
+                    self._stop_signal is not None, self.dist, self.device
+                )
+                reason = self._done(t0)
+                if stop_requested and reason is None:
+                    reason = f"received {self._stop_signal or 'a stop request'}"
+                if reason is not None or (
+                    cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
+                ):
+                    self.save()
+            batches.close()
+            if cfg.val_every and self.step % cfg.val_every != 0:
+                self._validate_and_log(csv_log, tb, bar)
+            if cfg.export:
+                exported = self.export()
+                if exported is not None and main:
+                    print(f"exported {exported}")
+            if main:
+                print(f"stopped at step {self.step} (epoch {self.epoch}): {reason}", flush=True)
+            if self._stop_signal is not None:
+                status = 128 + int(getattr(signal, self._stop_signal, 0))
+        finally:
+            restore_signals()
+            if bar is not None:
+                bar.close()
+            if tb is not None:
+                tb.close()
+            if self.distiller is not None:
+                self.distiller.detach()
+        return status
+
+    def _validate_and_log(self, csv_log: _CsvLog | None, tb: Any, bar: Any) -> None:
+        val = self.validate()
+        if val is None:
+            return
+        improved = val["loss"] < self.best_val
+        if improved:
+            self.best_val = val["loss"]
+        if self.dist.is_main:
+            row = {"step": self.step, "epoch": self.epoch, "split": "val", **val}
+            assert csv_log is not None
+            csv_log.write(row)
+            if tb is not None:
+                for k, v in val.items():
+                    tb.add_scalar(f"val/{k}", v, self.step)
+            msg = f"val step={self.step} " + " ".join(f"{k}={_fmt(v)}" for k, v in val.items())
+            msg += " (best)" if improved else ""
+            (bar.write if bar is not None and not bar.disable else print)(msg)
+        if improved:
+            self.save(BEST_NAME)
+
+
+def _concat(sets: list[Dataset]) -> Dataset:
+    from torch.utils.data import ConcatDataset
+
+    sets = [s for s in sets if len(s) > 0]  # type: ignore[arg-type]
+    if not sets:
+        raise TrainingError("the dataset is empty (no usable images found)")
+    return sets[0] if len(sets) == 1 else ConcatDataset(sets)

@@ -1,0 +1,115 @@
+"""What each architecture is trained on and with which loss (RAWtoBit §3-4.1).
+
+=================  =========  =========  ============================================  ==========
+architecture       input      target     loss                                          trains
+=================  =========  =========  ============================================  ==========
+rbn                RAW        sRGB       R + λ·255²·MSE (+ L_AT with teachers, Eq. 4)  all
+unified-raw        RAW        sRGB       R + λ·255²·MSE                                all
+raw-comp-teacher   RAW        RAW        R + λ·255²·MSE on the packed RAW              all
+isp-teacher        sRGB       sRGB       MSE (distortion only)                         all
+liteispnet         RAW        sRGB       MSE (L2)                                      all
+cascaded           RAW        sRGB       R + λ·255²·MSE through the frozen Comp-Net    ``isp.*``
+=================  =========  =========  ============================================  ==========
+
+``R`` is in bits per **sRGB output pixel** (:func:`compressai_isp.metrics.srgb_num_pixels`): a
+packed RAW input ``[B,4,h,w]`` stands for ``B·2h·2w`` pixels. For the compression teacher, whose
+output is the packed RAW itself, this is the number of sRGB pixels the RAW corresponds to, so
+its rates are on the same scale as RBN's (CompressAI's ``RateDistortionLoss`` would divide by
+the packed ``B·h·w`` and report 4x higher bpp).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from compressai_isp.metrics import rate_bpp, srgb_num_pixels
+
+__all__ = ["Task", "TASKS", "rd_loss", "model_output", "main_parameters", "aux_parameters"]
+
+
+@dataclass(frozen=True)
+class Task:
+    input: str  # "raw" or "srgb": which element of the (raw, srgb) pair the model sees
+    target: str  # which element it must reproduce
+    rate: bool  # rate-distortion loss (True) or distortion only (False)
+    trainable: str | None = None  # parameter-name prefix to train; None = everything
+
+    def split(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        """``(model input, target)`` from a ``(raw, srgb)`` pair."""
+        raw, srgb = batch
+        pick = {"raw": raw, "srgb": srgb}
+        return pick[self.input], pick[self.target]
+
+
+TASKS: dict[str, Task] = {
+    "rbn": Task("raw", "srgb", rate=True),
+    "unified-raw": Task("raw", "srgb", rate=True),
+    "raw-comp-teacher": Task("raw", "raw", rate=True),
+    "isp-teacher": Task("srgb", "srgb", rate=False),
+    "liteispnet": Task("raw", "srgb", rate=False),
+    # Joint fine-tuning of the cascade (§4.1): only the ISP-Net learns, the Comp-Net is frozen.
+    "cascaded": Task("raw", "srgb", rate=True, trainable="isp."),
+}
+
+
+def model_output(out: Any) -> tuple[Tensor, dict[str, Any]]:
+    """``(x_hat, likelihoods)`` of a CompressAI-style output dict or a bare tensor."""
+    if isinstance(out, Tensor):
+        return out, {}
+    return out["x_hat"], out.get("likelihoods", {}) or {}
+
+
+def rd_loss(
+    out: Any, inp: Tensor, target: Tensor, task: Task, lmbda: float, input_kind: str
+) -> dict[str, Tensor]:
+    """Eq. 4 without the attention term: ``{"loss", "mse", "bpp"}`` (bpp over sRGB pixels).
+
+    Distortion-only tasks return ``loss = mse`` and still report the estimated ``bpp`` of models
+    that have an entropy model.
+    """
+    x_hat, likelihoods = model_output(out)
+    if x_hat.shape != target.shape:
+        raise ValueError(
+            f"model output {tuple(x_hat.shape)} does not match the target {tuple(target.shape)}"
+        )
+    mse = F.mse_loss(x_hat.float(), target.float())
+    result = {"mse": mse}
+    if likelihoods:
+        bpp = rate_bpp(likelihoods, srgb_num_pixels(inp, input_kind))
+    else:
+        bpp = torch.zeros((), device=mse.device)
+    result["bpp"] = bpp
+    result["loss"] = bpp + lmbda * 255**2 * mse if task.rate else mse
+    return result
+
+
+def _is_aux(name: str) -> bool:
+    return name.endswith(".quantiles")
+
+
+def main_parameters(model: nn.Module) -> Iterator[tuple[str, nn.Parameter]]:
+    """Trainable parameters of the main objective (everything but entropy-bottleneck quantiles)."""
+    for name, p in model.named_parameters():
+        if p.requires_grad and not _is_aux(name):
+            yield name, p
+
+
+def aux_parameters(model: nn.Module) -> Iterator[tuple[str, nn.Parameter]]:
+    """The entropy bottleneck's quantiles, trained by CompressAI's ``aux_loss()``."""
+    for name, p in model.named_parameters():
+        if p.requires_grad and _is_aux(name):
+            yield name, p
+
+
+def freeze_for_task(model: nn.Module, task: Task) -> None:
+    """Freeze every parameter outside ``task.trainable`` (the cascade's Comp-Net)."""
+    if task.trainable is None:
+        return
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith(task.trainable))
