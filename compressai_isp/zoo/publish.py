@@ -1,0 +1,102 @@
+"""Publish a trained model into the ``zoo/`` folder with its model card.
+
+    python -m compressai_isp.zoo.publish runs/rbn-q6/model_best.pth \\
+        --meta-json card.json [--zoo zoo/]
+
+The input is the training CLI's inference export (``{"arch", "quality", "config",
+"state_dict"}``). The model is rebuilt from its config, its entropy-coder tables are refreshed
+(``update(force=True)``), and its state dict is written to ``<arch>-q<quality>-<sha8>.pth``; the
+manifest entry (replacing any previous one for the same arch/quality/metric) records the file's
+sha256, the config, the parameter count and every field of ``--meta-json`` (λ, training
+command, steps, data, measured metrics). Both files are written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from compressai_isp.registry import MODELS
+from compressai_isp.zoo.weights import MANIFEST_NAME, zoo_dir
+
+__all__ = ["publish", "main"]
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def publish(
+    export: dict[str, Any], meta: dict[str, Any], zoo: Path, metric: str = "mse"
+) -> dict[str, Any]:
+    """Write the weights of ``export`` into ``zoo`` and return the new manifest entry."""
+    arch, quality, config = export["arch"], int(export["quality"]), dict(export["config"])
+    if arch not in MODELS:
+        raise ValueError(f"unknown architecture {arch!r} in the export")
+    model = MODELS[arch](**config)
+    model.load_state_dict(export["state_dict"])
+    if hasattr(model, "update"):
+        model.update(force=True)
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    data = buf.getvalue()
+    sha256 = hashlib.sha256(data).hexdigest()
+    zoo.mkdir(parents=True, exist_ok=True)
+    name = f"{arch}-q{quality}-{sha256[:8]}.pth"
+    _atomic_write(zoo / name, data)
+
+    entry = {
+        "arch": arch,
+        "quality": quality,
+        "metric": metric,
+        "file": name,
+        "sha256": sha256,
+        "config": config,
+        "meta": {"parameters": sum(p.numel() for p in model.parameters()), **meta},
+    }
+    manifest_path = zoo / MANIFEST_NAME
+    entries = json.loads(manifest_path.read_text())["weights"] if manifest_path.exists() else []
+    entries = [
+        e for e in entries if (e["arch"], e["quality"], e["metric"]) != (arch, quality, metric)
+    ]
+    manifest = {"weights": [*entries, entry]}
+    _atomic_write(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
+    return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m compressai_isp.zoo.publish")
+    parser.add_argument("export", type=Path, help="model_best.pth written by the training CLI")
+    parser.add_argument("--meta-json", type=Path, required=True, help="model card fields")
+    parser.add_argument("--metric", default="mse", choices=["mse", "ms-ssim"])
+    parser.add_argument("--zoo", type=Path, default=None, help="zoo folder (default: zoo/)")
+    args = parser.parse_args(argv)
+    try:
+        export = torch.load(args.export, map_location="cpu", weights_only=True)
+        meta = json.loads(args.meta_json.read_text())
+        entry = publish(export, meta, args.zoo or zoo_dir(), args.metric)
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        print(f"publish: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(entry, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
