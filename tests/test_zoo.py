@@ -104,3 +104,31 @@ def test_corrupt_weight_file_is_refused_by_its_hash(private_zoo: Path) -> None:
 def test_pretrained_refuses_conflicting_widths(private_zoo: Path) -> None:
     with pytest.raises(ValueError, match="cannot override"):
         zoo.rbn(3, pretrained=True, N=32)
+
+
+def test_published_export_loads_through_the_zoo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from compressai_isp.zoo.publish import publish
+
+    monkeypatch.setenv("COMPRESSAI_ISP_ZOO", str(tmp_path))
+    trained = zoo.rbn(6, **TINY_RBN)
+    export = {"arch": "rbn", "quality": 6, "config": TINY_RBN, "state_dict": trained.state_dict()}
+    entry = publish(export, {"lambda": 0.0932, "steps": 10}, tmp_path)
+    assert (tmp_path / entry["file"]).is_file()
+    # Publishing again replaces the entry instead of duplicating it.
+    publish(export, {"lambda": 0.0932, "steps": 20}, tmp_path)
+    assert [w.meta["steps"] for w in zoo.list_weights("rbn")] == [20]
+    loaded = zoo.rbn(6, pretrained=True)
+    assert zoo.get_weights("rbn", 6).meta["parameters"] == sum(
+        p.numel() for p in loaded.parameters()
+    )
+    x = torch.rand(1, 4, 64, 64)
+    with torch.no_grad():
+        coded = loaded.compress(x)
+        assert loaded.decompress(coded["strings"], coded["shape"])["x_hat"].shape == (
+            1,
+            3,
+            128,
+            128,
+        )
