@@ -1,0 +1,314 @@
+"""Datasets: deterministic splits, aligned crops, CFA-consistent augmentation, cache, bad files."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import imagecodecs
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import ConcatDataset, DataLoader
+
+from compressai_isp.data import (
+    BAYER_PATTERNS,
+    PairedFolder,
+    RawFolder,
+    RawReadError,
+    SyntheticRawFolder,
+    dihedral,
+    fivek_d700,
+    load_pair,
+    make_synthetic_dng,
+    mosaic,
+    pack_bayer,
+    split_files,
+    write_dng,
+)
+
+
+def _identity_pair(folder: Path, name: str, cfa: str, height: int, width: int, seed: int) -> None:
+    """A RAW whose sensor values *are* its 16-bit target sampled through the CFA (black 0).
+
+    With no ISP in between, every correct (raw, srgb) pair satisfies
+    ``raw == pack_bayer(mosaic(srgb))`` exactly, whatever crop or transform produced it.
+    """
+    target = np.random.default_rng(seed).integers(0, 65536, (3, height, width), dtype=np.uint16)
+    (folder / "raw").mkdir(exist_ok=True)
+    (folder / "srgb").mkdir(exist_ok=True)
+    write_dng(folder / "raw" / f"{name}.dng", mosaic(target, cfa), cfa, white_level=65535)
+    (folder / "srgb" / f"{name}.png").write_bytes(
+        imagecodecs.png_encode(np.ascontiguousarray(target.transpose(1, 2, 0)))
+    )
+
+
+def _as_int(x: torch.Tensor) -> np.ndarray:
+    return np.round(x.numpy().astype(np.float64) * 65535).astype(np.int64)
+
+
+# ----------------------------------------------------------------------------------- splits
+
+
+def test_split_reproduces_the_paper_sizes_for_487_images():
+    files = [Path(f"img{i:03d}.dng") for i in range(487)]
+    parts = {s: split_files(files, s, seed=0) for s in ("train", "val", "test")}
+    assert {s: len(p) for s, p in parts.items()} == {"train": 390, "val": 24, "test": 73}
+    assert sorted(sum(parts.values(), [])) == sorted(files)
+
+
+def test_split_is_deterministic_by_seed_and_independent_of_listing_order():
+    files = [Path(f"{i}.nef") for i in range(40)]
+    a = split_files(files, "test", seed=1)
+    assert a == split_files(list(reversed(files)), "test", seed=1)
+    assert a != split_files(files, "test", seed=2)
+    assert split_files(files, "all") == sorted(files)
+
+
+def test_every_split_gets_a_file_from_three_up():
+    files = [Path(f"{i}.nef") for i in range(3)]
+    assert all(len(split_files(files, s)) == 1 for s in ("train", "val", "test"))
+    with pytest.raises(ValueError, match="split must be one of"):
+        split_files(files, "training")
+
+
+# ----------------------------------------------------------------------- alignment and CFA
+
+
+@pytest.mark.parametrize("cfa", BAYER_PATTERNS)
+def test_augmented_patches_keep_raw_and_target_consistent_for_every_cfa(tmp_path, cfa):
+    _identity_pair(tmp_path, "a", cfa, 31, 37, seed=1)
+    ds = PairedFolder(tmp_path, split="all", patch_size=(8, 12), augment=True)
+    for _ in range(40):
+        raw, srgb = ds[0]
+        assert tuple(raw.shape) == (4, 4, 6) and tuple(srgb.shape) == (3, 8, 12)
+        assert np.array_equal(_as_int(raw), pack_bayer(mosaic(_as_int(srgb))))
+
+
+def test_augmentation_uses_all_eight_flips_and_rotations(tmp_path):
+    _identity_pair(tmp_path, "a", "RGGB", 26, 26, seed=2)
+    target = imagecodecs.imread(tmp_path / "srgb" / "a.png").transpose(2, 0, 1)
+    ds = PairedFolder(tmp_path, split="all", patch_size=24)
+    seen = set()
+    for _ in range(120):
+        srgb = _as_int(ds[0][1])
+        for t in range(8):
+            for y0 in range(3):
+                for x0 in range(3):
+                    if np.array_equal(srgb, dihedral(target[:, y0 : y0 + 24, x0 : x0 + 24], t)):
+                        seen.add(t)
+    assert seen == set(range(8))
+
+
+def test_without_augmentation_crops_start_on_even_target_pixels(tmp_path):
+    _identity_pair(tmp_path, "a", "RGGB", 30, 30, seed=3)
+    target = imagecodecs.imread(tmp_path / "srgb" / "a.png").transpose(2, 0, 1)
+    ds = PairedFolder(tmp_path, split="all", patch_size=8, augment=False)
+    for _ in range(20):
+        srgb = _as_int(ds[0][1])
+        hits = [
+            (y0, x0)
+            for y0 in range(23)
+            for x0 in range(23)
+            if np.array_equal(srgb, target[:, y0 : y0 + 8, x0 : x0 + 8])
+        ]
+        assert len(hits) == 1 and hits[0][0] % 2 == 0 and hits[0][1] % 2 == 0
+
+
+@pytest.mark.parametrize("cfa", ["RGGB", "GBRG"])
+def test_full_image_mode_matches_load_pair(tmp_path, cfa):
+    make_synthetic_dng(tmp_path / "x.dng", 4, cfa, size=(40, 44))
+    ds = RawFolder(tmp_path, split="all", full_image=True)
+    raw, srgb = ds[0]
+    raw_ref, srgb_ref = load_pair(tmp_path / "x.dng")
+    assert torch.equal(raw, raw_ref) and torch.equal(srgb, srgb_ref)
+
+
+def test_patch_defaults_follow_the_paper(tmp_path):
+    make_synthetic_dng(tmp_path / "x.dng", 4, size=(260, 270))
+    raw, srgb = RawFolder(tmp_path, split="all")[0]
+    assert tuple(raw.shape) == (4, 128, 128) and tuple(srgb.shape) == (3, 256, 256)
+
+
+# ------------------------------------------------------------------------------------ cache
+
+
+def _count_decodes(monkeypatch) -> list:
+    import compressai_isp.data.datasets as datasets
+
+    calls = []
+    real = datasets._decode
+
+    def counting(path, bits):
+        calls.append(Path(path).name)
+        return real(path, bits)
+
+    monkeypatch.setattr(datasets, "_decode", counting)
+    return calls
+
+
+def test_cache_decodes_once_and_is_reused_across_datasets(tmp_path, monkeypatch):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    data.mkdir()
+    make_synthetic_dng(data / "x.dng", 1, size=(40, 40))
+    calls = _count_decodes(monkeypatch)
+    first = RawFolder(data, split="all", full_image=True, cache_dir=cache)[0]
+    second = RawFolder(data, split="all", full_image=True, cache_dir=cache)[0]
+    assert calls == ["x.dng"]
+    assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
+    assert torch.equal(first[0], load_pair(data / "x.dng")[0])  # cached values are exact
+
+
+def test_cache_is_invalidated_when_the_source_changes(tmp_path, monkeypatch):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    data.mkdir()
+    make_synthetic_dng(data / "x.dng", 1, size=(40, 40))
+    old = RawFolder(data, split="all", full_image=True, cache_dir=cache)[0][0]
+    before = (data / "x.dng").stat()
+    make_synthetic_dng(data / "x.dng", 2, size=(40, 40))
+    # Same size and modification time as before: only the content tells them apart.
+    os.utime(data / "x.dng", ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (data / "x.dng").stat().st_size == before.st_size
+    new = RawFolder(data, split="all", full_image=True, cache_dir=cache)[0][0]
+    assert torch.equal(new, load_pair(data / "x.dng")[0]) and not torch.equal(new, old)
+    assert len(list(cache.glob("*.json"))) == 1  # the stale entry was removed
+
+
+def test_corrupt_cache_entries_are_rebuilt(tmp_path):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    data.mkdir()
+    make_synthetic_dng(data / "x.dng", 1, size=(40, 40))
+    good = RawFolder(data, split="all", full_image=True, cache_dir=cache)[0][0]
+    (raw_npy,) = cache.glob("*.raw.npy")
+    raw_npy.write_bytes(raw_npy.read_bytes()[:100])
+    again = RawFolder(data, split="all", full_image=True, cache_dir=cache)[0][0]
+    assert torch.equal(good, again)
+
+
+def test_cache_is_shared_safely_by_dataloader_workers(tmp_path):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    data.mkdir()
+    for i in range(3):
+        make_synthetic_dng(data / f"{i}.dng", i, size=(40, 40))
+    ds = RawFolder(data, split="all", patch_size=16, cache_dir=cache)
+    loader = DataLoader(ConcatDataset([ds] * 4), batch_size=4, num_workers=2)
+    batches = list(loader)
+    assert len(batches) == 3 and tuple(batches[0][0].shape) == (4, 4, 8, 8)
+    assert len(list(cache.glob("*.json"))) == 3
+    assert not list(cache.glob("*.tmp"))
+
+
+# -------------------------------------------------------------------------------- bad input
+
+
+def test_unreadable_files_raise_naming_the_file_or_are_skipped_with_a_warning(tmp_path):
+    make_synthetic_dng(tmp_path / "good.dng", 1, size=(40, 40))
+    (tmp_path / "empty.nef").write_bytes(b"")
+    (tmp_path / "junk.dng").write_bytes(os.urandom(3000))
+    strict = RawFolder(tmp_path, split="all", patch_size=16)
+    assert len(strict) == 3
+    with pytest.raises(RawReadError, match="empty.nef"):
+        strict[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lenient = RawFolder(tmp_path, split="all", patch_size=16, skip_unreadable=True)
+    assert len(lenient) == 1 and lenient.items[0].name == "good.dng"
+    messages = " ".join(str(w.message) for w in caught)
+    assert "empty.nef: file is empty" in messages and "junk.dng: not a RAW format" in messages
+
+
+def test_image_smaller_than_the_patch_is_reported(tmp_path):
+    make_synthetic_dng(tmp_path / "small.dng", 1, size=(30, 30))
+    with pytest.raises(RawReadError, match=r"small.dng.*smaller than the 64x64 patch"):
+        RawFolder(tmp_path, split="all", patch_size=64)[0]
+    with warnings.catch_warnings(record=True), pytest.raises(ValueError, match="no usable files"):
+        RawFolder(tmp_path, split="all", patch_size=64, skip_unreadable=True)
+
+
+def test_bad_arguments_and_empty_folders_are_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        RawFolder(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="no RAW files"):
+        RawFolder(tmp_path)
+    make_synthetic_dng(tmp_path / "x.dng", 1, size=(40, 40))
+    with pytest.raises(ValueError, match="patch_size"):
+        RawFolder(tmp_path, split="all", patch_size=15)
+
+
+def test_paired_folder_reports_missing_and_misaligned_targets(tmp_path):
+    _identity_pair(tmp_path, "a", "RGGB", 24, 24, seed=1)
+    write_dng(tmp_path / "raw" / "b.dng", np.zeros((24, 24), np.uint16), white_level=4095)
+    with pytest.raises(ValueError, match="without an sRGB target"):
+        PairedFolder(tmp_path, split="all")
+    rotated = np.zeros((26, 24, 3), np.uint8)
+    (tmp_path / "srgb" / "b.png").write_bytes(imagecodecs.png_encode(rotated))
+    ds = PairedFolder(tmp_path, split="all", patch_size=8)
+    with pytest.raises(RawReadError, match=r"b.png: target is 26x24"):
+        ds[1]
+
+
+# ------------------------------------------------------------------ synthetic, FiveK, mixing
+
+
+def _png_folder(folder: Path, n: int, size=(36, 40)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        img = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+        (folder / f"im{i}.png").write_bytes(imagecodecs.png_encode(img))
+    return folder
+
+
+def test_synthetic_folder_items_are_deterministic_per_seed(tmp_path):
+    root = _png_folder(tmp_path / "png", 2)
+    a = SyntheticRawFolder(root, full_image=True, seed=1, cfa="GRBG")
+    b = SyntheticRawFolder(root, full_image=True, seed=1, cfa="GRBG")
+    c = SyntheticRawFolder(root, full_image=True, seed=2, cfa="GRBG")
+    raw, srgb = a[1]
+    assert tuple(raw.shape) == (4, 18, 19) and tuple(srgb.shape) == (3, 36, 38)
+    assert torch.equal(raw, b[1][0]) and not torch.equal(raw, c[1][0])
+    expected = imagecodecs.imread(root / "im1.png")[:, 1:39].transpose(2, 0, 1) / 255.0
+    assert torch.allclose(srgb, torch.from_numpy(expected).float())
+
+
+def test_fivek_helper_selects_the_nikon_d700_by_header(tmp_path):
+    for i, model in enumerate(["NIKON D700", "NIKON D7000", "Canon EOS 5D", "NIKON D700"] * 3):
+        make = model.split()[0] + (" CORPORATION" if model.startswith("NIKON") else "")
+        mosaic_ = np.full((24, 24), 100, np.uint16)
+        write_dng(tmp_path / f"a{i:04d}.dng", mosaic_, white_level=4095, make=make, model=model)
+    everything = fivek_d700(tmp_path, split="all", patch_size=8)
+    assert len(everything) == 6
+    parts = [fivek_d700(tmp_path, split=s, patch_size=8).items for s in ("train", "val", "test")]
+    assert sorted(sum(parts, [])) == everything.items
+    assert all(len(p) >= 1 for p in parts)
+
+
+def test_real_and_synthetic_data_mix_in_one_loader(tmp_path):
+    make_synthetic_dng(tmp_path / "raw" / "x.dng", 1, size=(40, 40))
+    root = _png_folder(tmp_path / "png", 2)
+    mixed = ConcatDataset(
+        [
+            RawFolder(tmp_path / "raw", split="all", patch_size=16),
+            SyntheticRawFolder(root, patch_size=16),
+        ]
+    )
+    raw, srgb = next(iter(DataLoader(mixed, batch_size=3, shuffle=True)))
+    assert tuple(raw.shape) == (3, 4, 8, 8) and tuple(srgb.shape) == (3, 3, 16, 16)
+
+
+def test_shared_folder_skips_the_non_square_pixel_camera(shared_data):
+    raw_dir = shared_data / "raw"
+    files = sorted(raw_dir.glob("Kodak__DC50*")) + [raw_dir / "Kodak__DC120__DC120IMG__P003914.KDC"]
+    with pytest.warns(UserWarning, match="non-square"):
+        ds = RawFolder(raw_dir, split="all", files=files, skip_unreadable=True, patch_size=128)
+    assert len(ds) == 4
+    raw, srgb = ds[0]
+    assert tuple(raw.shape) == (4, 64, 64) and tuple(srgb.shape) == (3, 128, 128)
+
+
+def test_shared_kodak_becomes_synthetic_raw(shared_data):
+    ds = SyntheticRawFolder(shared_data / "kodak", split="test", patch_size=64)
+    assert 1 <= len(ds) <= 24
+    raw, srgb = ds[0]
+    assert tuple(raw.shape) == (4, 32, 32) and tuple(srgb.shape) == (3, 64, 64)
