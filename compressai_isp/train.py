@@ -20,12 +20,13 @@ import argparse
 import os
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from compressai_isp.distill import ALPHA0_DECODER, ALPHA0_ENCODER, GAMMA
-from compressai_isp.training.data import DATASET_KINDS, build_datasets
+from compressai_isp.training.data import DATASET_KINDS, build_datasets, default_cache_dir
 from compressai_isp.training.loop import (
     NonFiniteLossError,
     TeacherConfig,
@@ -166,7 +167,31 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, default=8)
     g.add_argument("--test-batch-size", type=int, default=8)
     g.add_argument("-n", "--num-workers", type=int, default=min(4, os.cpu_count() or 1))
+    g.add_argument(
+        "--val-dataset",
+        action="append",
+        default=None,
+        metavar="[KIND:]PATH",
+        help="validate on these whole folders instead of the raw:/paired: val splits",
+    )
+    g.add_argument(
+        "--val-patches",
+        type=int,
+        default=4,
+        help="fixed random patches per validation image (the same at every validation)",
+    )
     g.add_argument("--no-val", action="store_true", help="skip validation")
+    g.add_argument(
+        "--cache-dir",
+        default=None,
+        help="decoded-image cache (default $XDG_CACHE_HOME/compressai-isp/pairs; "
+        "'none' decodes every time)",
+    )
+    g.add_argument(
+        "--strict-data",
+        action="store_true",
+        help="fail on an unusable file instead of skipping it with a warning",
+    )
 
     g = p.add_argument_group("optimisation")
     g.add_argument(
@@ -256,7 +281,18 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if h <= 0 or w <= 0 or h % 2 or w % 2:
         raise TrainingError(f"--patch-size must be positive and even, got {h} {w}")
     save = args.save or f"runs/{args.arch}" + (f"-q{args.quality}" if args.quality else "")
-    train_sets, val_sets, desc = build_datasets(args.dataset, (h, w), val=not args.no_val)
+    if args.cache_dir is None:
+        cache_dir: Path | None = default_cache_dir()
+    else:
+        cache_dir = None if args.cache_dir.lower() == "none" else Path(args.cache_dir)
+    train_sets, val_sets, desc = build_datasets(
+        args.dataset,
+        (h, w),
+        val=not args.no_val,
+        val_specs=args.val_dataset,
+        cache_dir=cache_dir,
+        skip_unreadable=not args.strict_data,
+    )
     return TrainConfig(
         arch=args.arch,
         quality=args.quality,
@@ -282,6 +318,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         clip_max_norm=args.clip_max_norm,
         batch_size=args.batch_size,
         test_batch_size=args.test_batch_size,
+        val_patches=max(1, args.val_patches),
         patch_size=(h, w),
         num_workers=args.num_workers,
         seed=args.seed,

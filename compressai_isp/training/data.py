@@ -8,12 +8,15 @@ A spec is ``KIND:PATH`` (or a bare ``PATH``, whose kind is guessed from the file
 * ``synthetic:DIR`` — sRGB images turned into RAW by the inverted camera pipeline
   (:class:`compressai_isp.data.SyntheticRawFolder`).
 
-Several specs are concatenated (``torch.utils.data.ConcatDataset``). Each dataset's own
-train / validation split is used (the data layer's default split).
+Several specs are concatenated (``torch.utils.data.ConcatDataset``); see
+:func:`build_datasets` for which split of each is used.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -55,33 +58,72 @@ def _guess_kind(path: Path, spec: str) -> str:
     )
 
 
-def _make(kind: str, path: Path, split: str, patch_size: tuple[int, int]) -> Dataset:
-    from compressai_isp import data
+def default_cache_dir() -> Path:
+    """Where decoded RAW / rendered targets are cached: ``$XDG_CACHE_HOME/compressai-isp/pairs``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "compressai-isp" / "pairs"
 
-    cls: Any = {
-        "raw": getattr(data, "RawFolder", None),
-        "paired": getattr(data, "PairedFolder", None),
-        "synthetic": getattr(data, "SyntheticRawFolder", None),
-    }[kind]
-    if cls is None:
-        raise ValueError(f"this installation of compressai_isp.data has no {kind} dataset")
-    return cls(path, split=split, patch_size=patch_size)
+
+def _make(
+    kind: str,
+    path: Path,
+    split: str,
+    patch_size: tuple[int, int],
+    cache_dir: Path | None,
+    skip_unreadable: bool,
+) -> Dataset:
+    from compressai_isp.data import PairedFolder, RawFolder, SyntheticRawFolder
+
+    cls: Any = {"raw": RawFolder, "paired": PairedFolder, "synthetic": SyntheticRawFolder}[kind]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = cls(
+            path,
+            split=split,
+            patch_size=patch_size,
+            cache_dir=cache_dir,
+            skip_unreadable=skip_unreadable,
+        )
+    for w in caught:  # one line per skipped file, not a warnings traceback
+        print(f"warning: {kind}:{path}: {w.message}", file=sys.stderr)
+    return ds
 
 
 def build_datasets(
-    specs: list[str], patch_size: tuple[int, int], val: bool = True
+    specs: list[str],
+    patch_size: tuple[int, int],
+    *,
+    val: bool = True,
+    val_specs: list[str] | None = None,
+    cache_dir: Path | None = None,
+    skip_unreadable: bool = True,
 ) -> tuple[list[Dataset], list[Dataset], list[str]]:
-    """Training sets, validation sets (empty when ``val`` is False) and a description of each."""
+    """Training sets, validation sets and a description of each training set.
+
+    ``raw:`` and ``paired:`` folders contribute their ``"train"`` split to training and their
+    ``"val"`` split to validation (the data layer's 80:5:15 split). ``synthetic:`` folders are
+    used whole for training (the data layer's default split, ``"all"``) and contribute nothing
+    to validation, so validation measures real RAW. ``val_specs`` replaces the automatic
+    validation sets with whole folders.
+    """
     from compressai_isp.training.loop import TrainingError
 
     train, valid, desc = [], [], []
-    for spec in specs:
-        kind, path = parse_spec(spec)
+
+    def make(spec: str, kind: str, path: Path, split: str) -> Dataset:
         try:
-            train.append(_make(kind, path, "train", patch_size))
-            if val:
-                valid.append(_make(kind, path, "val", patch_size))
+            return _make(kind, path, split, patch_size, cache_dir, skip_unreadable)
         except (ValueError, OSError) as err:
             raise TrainingError(f"--dataset {spec}: {err}") from None
-        desc.append(f"{kind}:{path}")
+
+    for spec in specs:
+        kind, path = parse_spec(spec)
+        train.append(make(spec, kind, path, "all" if kind == "synthetic" else "train"))
+        if val and val_specs is None and kind != "synthetic":
+            valid.append(make(spec, kind, path, "val"))
+        desc.append(f"{kind}:{path} ({len(train[-1])} images)")
+    if val and val_specs:
+        for spec in val_specs:
+            kind, path = parse_spec(spec)
+            valid.append(make(spec, kind, path, "all"))
     return train, valid, desc

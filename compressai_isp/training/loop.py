@@ -108,6 +108,7 @@ class TrainConfig:
     clip_max_norm: float = 1.0
     batch_size: int = 8
     test_batch_size: int = 8
+    val_patches: int = 4  # fixed random patches per validation image
     patch_size: tuple[int, int] = (256, 256)
     num_workers: int = 0
     seed: int | None = None
@@ -565,7 +566,7 @@ class Trainer:
         model = self.model
         model.eval()
         sampler = ResumableSampler(
-            len(self.val_set),
+            len(self.val_set) * self.cfg.val_patches,
             self.seed,
             shuffle=False,
             rank=self.dist.rank,

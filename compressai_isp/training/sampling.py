@@ -88,7 +88,9 @@ class ResumableSampler(Sampler[tuple[int, int]]):
 
 
 class SeededDataset(Dataset):
-    """Runs ``base[index]`` under a given seed, leaving the caller's generators untouched."""
+    """Runs ``base[index % len(base)]`` under a given seed, leaving the caller's generators as
+    they were. Indices past the end revisit the images with other seeds (other patches), which
+    is how validation draws several patches per image."""
 
     def __init__(self, base: Dataset) -> None:
         self.base = base
@@ -104,7 +106,7 @@ class SeededDataset(Dataset):
             np.random.seed(seed % (1 << 32))
             torch.manual_seed(seed)
             try:
-                return self.base[index]
+                return self.base[index % len(self)]
             finally:
                 random.setstate(py_state)
                 np.random.set_state(np_state)
