@@ -254,3 +254,33 @@ def test_decompress_rejects_malformed_strings(net: nn.Module) -> None:
         context.context_decompress(net, [[b"x"]], (1, 1))
     with pytest.raises(ValueError, match="hyperprior strings"):
         context.context_decompress(net, [[b"x", b"y"], [b"z"]], (1, 1))
+
+
+def test_static_engine_gives_the_batched_engines_strings(net: nn.Module) -> None:
+    """The fixed-shape, step-indexed engine (CUDA graphs on CUDA) runs eagerly on the CPU too."""
+    y, params = _latents(net, 2, 5, 7)
+    batched = compress_latent(net, y, params, engine="batched")
+    assert compress_latent(net, y, params, engine="static") == batched
+    y_hat = decompress_latent(net, batched, params, engine="static")
+    assert torch.equal(y_hat, decompress_latent(net, batched, params, engine="batched"))
+    assert torch.equal(y_hat, quantize_latent(net, y, params, engine="static"))
+    with pytest.raises(ValueError, match="engine"):
+        quantize_latent(net, y, params, engine="fast")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_coder_matches_the_cpu_reference(net: nn.Module) -> None:
+    y, params = _latents(net, 2, 9, 12)
+    cpu_strings = compress_latent(net, y, params)
+    gpu = _model()
+    gpu.load_state_dict(net.state_dict())
+    gpu.update(force=True)
+    gpu = gpu.cuda()
+    gpu_strings = compress_latent(gpu, y.cuda(), params.cuda())
+    y_hat = decompress_latent(gpu, gpu_strings, params.cuda())
+    assert torch.equal(y_hat, quantize_latent(gpu, y.cuda(), params.cuda()))
+    torch.testing.assert_close(
+        y_hat.cpu(), decompress_latent(net, cpu_strings, params), atol=1e-3, rtol=0
+    )
+    for ours, theirs in zip(gpu_strings, cpu_strings, strict=True):
+        assert abs(len(ours) - len(theirs)) <= 0.01 * len(theirs)

@@ -155,19 +155,18 @@ class ContextPlan:
         return torch.cat([rows, rows.new_zeros(1, rows.shape[1])])
 
     def gaussian_params(
-        self, latent: Tensor, params: Tensor, context_rows: Tensor, param_rows: Tensor
+        self, latent: Tensor, hyper: Tensor, context_rows: Tensor
     ) -> tuple[Tensor, Tensor]:
         """``(scales, means)``, ``[R, M]`` each, of the ``R`` rows of one wavefront step.
 
         ``latent`` is the channel-last decoded-latent buffer, ``context_rows`` ``[R * taps]`` the
-        buffer rows of each step row's context taps, ``params`` / ``param_rows`` the output of
-        :meth:`params_rows` and the step rows' indices into it. ``R`` must be a multiple of
-        :data:`ROW_MULTIPLE` (pad with dummy rows).
+        buffer rows of each step row's context taps, ``hyper`` the step rows of
+        :meth:`params_rows`. ``R`` must be a multiple of :data:`ROW_MULTIPLE` (pad with dummy
+        rows).
         """
-        n = param_rows.shape[0]
+        n = hyper.shape[0]
         ctx = latent.index_select(0, context_rows).view(n, -1)
         h = F.linear(ctx, self.ctx_weight, self.ctx_bias)
-        hyper = params.index_select(0, param_rows)
         if self.first_ctx_t is not None:
             h = torch.addmm(hyper, h, self.first_ctx_t)
         else:
