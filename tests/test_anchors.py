@@ -17,6 +17,15 @@ from compressai_isp.utils.anchors import (
 from compressai_isp.utils.eval_model import collect_dataset
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # Tiny tensors: thread start-up costs more than the work (and eval runs single-threaded).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def raw_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("raw")

@@ -55,7 +55,7 @@ from compressai_isp.utils.eval_model import (
     EvalSample,
     collect_dataset,
     eval_model,
-    read_checkpoint,
+    set_threads,
 )
 from compressai_isp.utils.results import make_result, write_json_atomic
 
@@ -67,6 +67,7 @@ __all__ = [
     "isp_ceiling",
     "load_cascade",
     "load_isp",
+    "read_state_dict",
     "main",
     "render_isp",
 ]
@@ -172,6 +173,31 @@ def codec_roundtrip(
 # --------------------------------------------------------------------------------------------
 
 
+def read_state_dict(path: str | Path, what: str) -> tuple[dict[str, Tensor], str | None]:
+    """``(state dict, recorded architecture or None)`` of a checkpoint file.
+
+    Accepts a bare state dict (e.g. ``torch.save(model.state_dict())``), CompressAI's example
+    trainer's ``{"state_dict": ...}`` and this library's training checkpoints (read with
+    :func:`compressai_isp.training.checkpoint.load_checkpoint` when they hold more than tensors).
+    """
+    from compressai_isp.training.checkpoint import load_checkpoint
+
+    path = Path(path)
+    if not path.is_file():
+        raise EvalError(f"{what} {path}: no such file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - our training files hold RNG states; load them fully
+        ckpt = load_checkpoint(path)
+    if not isinstance(ckpt, dict):
+        raise EvalError(f"{what} {path}: expected a dict, got {type(ckpt).__name__}")
+    state = ckpt.get("state_dict", ckpt)
+    if not state or not all(isinstance(v, Tensor) for v in state.values()):
+        raise EvalError(f"{what} {path}: no model state dict found")
+    arch = ckpt.get("arch")
+    return state, arch if isinstance(arch, str) else None
+
+
 @torch.no_grad()
 def render_isp(isp: nn.Module, raw: Tensor) -> Tensor:
     """Render packed RAW ``[4,h,w]`` to sRGB ``[3,2h,2w]`` in ``[0,1]`` with a learned ISP-Net.
@@ -192,7 +218,7 @@ def load_isp(checkpoint: str | None = None, pretrained: bool = False) -> nn.Modu
     from compressai_isp.models import LiteISPNet
 
     if checkpoint:
-        state, arch = read_checkpoint(checkpoint)
+        state, arch = read_state_dict(checkpoint, "ISP checkpoint")
         if arch not in (None, "liteispnet"):
             raise EvalError(f"ISP checkpoint {checkpoint}: holds a {arch!r} model, not liteispnet")
         try:
@@ -309,7 +335,7 @@ def load_cascade(isp: nn.Module, comp_checkpoint: str | Path) -> nn.Module:
     """A :class:`~compressai_isp.models.Cascaded` from an ISP-Net and an mbt2018 checkpoint."""
     from compressai_isp.models import Cascaded
 
-    comp, _ = read_checkpoint(comp_checkpoint)
+    comp, _ = read_state_dict(comp_checkpoint, "Comp-Net checkpoint")
     state = {**comp, **{f"isp.{k}": v for k, v in isp.state_dict().items()}}
     try:
         net = Cascaded.from_state_dict(state)
@@ -348,6 +374,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--quiet", action="store_true", help="no progress bar")
     common.add_argument("--cuda", action="store_true", help="run the ISP-Net / cascade on CUDA")
+    common.add_argument(
+        "--threads", type=int, default=1, help="CPU threads for torch (default: %(default)s)"
+    )
 
     codec_args = argparse.ArgumentParser(add_help=False)
     codec_args.add_argument(
@@ -467,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
+        set_threads(args.threads)
         written = run(args)
     except (EvalError, OSError, ValueError, LookupError) as err:
         print(f"compressai-isp anchors: error: {err}", file=sys.stderr)

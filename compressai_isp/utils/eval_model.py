@@ -58,8 +58,8 @@ __all__ = [
     "load_checkpoint",
     "load_pretrained",
     "main",
-    "read_checkpoint",
     "save_png",
+    "set_threads",
 ]
 
 torch.backends.cudnn.deterministic = True
@@ -306,89 +306,33 @@ def eval_model(
 # --------------------------------------------------------------------------------------------
 
 
-def _architectures() -> dict[str, Any]:
-    from compressai_isp import zoo
-
-    return zoo.image_models
-
-
-def _check_codec(model: nn.Module, arch: str) -> nn.Module:
-    if not hasattr(model, "compress") or not hasattr(model, "entropy_bottleneck"):
-        raise EvalError(
-            f"architecture {arch!r} is not a codec (no entropy model): evaluate it with "
-            "`compressai-isp anchors isp` (ISP-only quality and ISP + standard codecs)"
-        )
-    return model
-
-
 def load_pretrained(arch: str, metric: str, quality: int) -> nn.Module:
-    """A zoo model with its trained weights (from the local zoo manifest; nothing downloads)."""
-    model = _architectures()[arch](quality=quality, metric=metric, pretrained=True, progress=False)
-    _check_codec(model, arch)
-    model.update()  # no-op when the weights carry their CDF tables
-    return model.eval()
+    """A zoo model with its trained weights (from the local zoo manifest; nothing downloads).
 
-
-_STATE_DICT_KEYS = ("state_dict", "model_state_dict", "network", "model")
-
-
-def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], str | None]:
-    """``(state_dict, architecture or None)`` from a checkpoint file (``weights_only`` load).
-
-    Accepts a bare state dict or a dict holding it under ``state_dict`` / ``model_state_dict``
-    / ``network`` / ``model`` (CompressAI's example trainer and ours); the architecture name is
-    read from ``arch`` / ``architecture`` when the checkpoint records it.
+    Loaded through :func:`compressai_isp.codec.engine.zoo_model`, the loader the codec uses, so
+    evaluation measures exactly the models the ``encode`` command would run.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise EvalError(f"checkpoint {path}: no such file")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a bad file; all mean "unreadable"
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise EvalError(f"checkpoint {path}: cannot be loaded ({first})") from None
-    if not isinstance(ckpt, dict):
-        raise EvalError(f"checkpoint {path}: expected a dict, got {type(ckpt).__name__}")
-    arch = ckpt.get("arch", ckpt.get("architecture"))
-    state = ckpt
-    for key in _STATE_DICT_KEYS:
-        if isinstance(ckpt.get(key), dict):
-            state = ckpt[key]
-            break
-    if not state or not all(isinstance(v, Tensor) for v in state.values()):
-        raise EvalError(f"checkpoint {path}: no model state dict found")
-    return state, arch if isinstance(arch, str) else None
+    from compressai_isp.codec.engine import zoo_model
+
+    return zoo_model(arch, quality, metric).model.eval()
 
 
-def load_checkpoint(arch: str | None, path: str | Path, no_update: bool = False) -> nn.Module:
-    """Rebuild ``arch`` (or the architecture the checkpoint records) from a checkpoint file.
+def load_checkpoint(
+    arch: str | None, path: str | Path, no_update: bool = False
+) -> tuple[nn.Module, str]:
+    """``(model, architecture)`` from a training checkpoint or an exported ``model_best.pth``.
 
-    Widths are read from the state dict (the class's ``from_state_dict``), and the entropy
-    models' CDF tables are rebuilt (``update(force=True)``) unless ``no_update``.
+    Loaded through :func:`compressai_isp.codec.engine.checkpoint_model` (architecture from the
+    file when it records it, widths from the weights). As in ``compressai.utils.eval_model``,
+    the entropy models' CDF tables are then rebuilt (``update(force=True)``) because a
+    mid-training checkpoint may hold stale ones; ``no_update`` keeps them.
     """
-    state, recorded = read_checkpoint(path)
-    arch = arch or recorded
-    if arch is None:
-        raise EvalError(
-            f"checkpoint {path}: does not record its architecture; pass -a/--architecture"
-        )
-    from compressai_isp.zoo import model_architectures
+    from compressai_isp.codec.engine import checkpoint_model
 
-    if arch not in model_architectures:
-        raise EvalError(
-            f"unknown architecture {arch!r} (known: {', '.join(sorted(model_architectures))})"
-        )
-    try:
-        net = model_architectures[arch].from_state_dict(state)
-    except (KeyError, RuntimeError, ValueError) as err:
-        first = str(err).strip().splitlines()[0]
-        raise EvalError(
-            f"checkpoint {path}: does not fit architecture {arch!r} ({first})"
-        ) from None
-    _check_codec(net, arch)
+    cm = checkpoint_model(path, arch)
     if not no_update:
-        net.update(force=True)
-    return net.eval()
+        cm.model.update(force=True)
+    return cm.model.eval(), cm.arch
 
 
 # --------------------------------------------------------------------------------------------
@@ -443,6 +387,12 @@ def setup_args() -> argparse.ArgumentParser:
     )
     parent.add_argument("-v", "--verbose", action="store_true", help="verbose mode")
     parent.add_argument("--quiet", action="store_true", help="no progress bar")
+    parent.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch (default: %(default)s, as CompressAI's eval_model)",
+    )
 
     parser = argparse.ArgumentParser(
         prog="compressai-isp eval",
@@ -494,12 +444,16 @@ def _checkpoint_stem(path: str) -> str:
 
 def _runs(
     args: argparse.Namespace, description: str
-) -> Iterable[tuple[str, Any, Callable[[], nn.Module]]]:
-    """``(run name, rate-point label, model loader)`` per rate point."""
+) -> Iterable[tuple[str, Any, Callable[[], tuple[nn.Module, str]]]]:
+    """``(run name, rate-point label, loader -> (model, architecture))`` per rate point."""
     if args.source == "pretrained":
+        arch = args.architecture
         for q in _parse_qualities(args.qualities):
-            name = f"{args.architecture}-{args.metric}-{q}-{description}"
-            yield name, q, lambda q=q: load_pretrained(args.architecture, args.metric, q)
+            yield (
+                f"{arch}-{args.metric}-{q}-{description}",
+                q,
+                lambda q=q: (load_pretrained(arch, args.metric, q), arch),
+            )
     else:
         for p in args.checkpoint_paths:
             yield (
@@ -513,14 +467,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Evaluate every rate point the arguments name; returns the result dict (and writes it)."""
     import compressai
 
-    if args.source == "pretrained":
-        archs = _architectures()
-        if not args.architecture:
-            raise EvalError("pretrained: -a/--architecture is required")
-        if args.architecture not in archs:
-            raise EvalError(
-                f"unknown architecture {args.architecture!r} (known: {', '.join(archs)})"
-            )
+    if args.source == "pretrained" and not args.architecture:
+        raise EvalError("pretrained: -a/--architecture is required")
     if args.per_image and not args.output_directory:
         raise EvalError("--per-image needs an output directory (-d)")
     if args.cuda and not torch.cuda.is_available():
@@ -530,13 +478,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print("note: --half is ignored with --entropy-estimation", file=sys.stderr)
         args.half = False
     compressai.set_entropy_coder(args.entropy_coder)
-    if args.source == "checkpoint" and not args.architecture:
-        args.architecture = read_checkpoint(args.checkpoint_paths[0])[1]
-        if args.architecture is None:
-            raise EvalError(
-                f"checkpoint {args.checkpoint_paths[0]}: does not record its architecture; "
-                "pass -a/--architecture"
-            )
     samples = collect_dataset(args.dataset)
     out_dir = Path(args.output_directory) if args.output_directory else None
     coder = "entropy estimation" if args.entropy_estimation else args.entropy_coder
@@ -544,9 +485,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     results: dict[str, list[Any]] = defaultdict(list)
     labels: list[Any] = []
-    arch = args.architecture
+    archs: list[str] = []
     for run_name, label, load in _runs(args, run_tag):
-        model = load()
+        model, arch = load()
+        archs.append(arch)
         if args.cuda:
             model = model.to("cuda")
         if args.verbose:
@@ -567,6 +509,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results[k].append(v)
         labels.append(label)
         del model
+    arch = archs[0]
     results["quality" if args.source == "pretrained" else "checkpoint"] = labels
     output = make_result(f"{arch}-{args.metric}", f"Inference ({coder})", dict(results))
     output_file = args.output_file
@@ -575,6 +518,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if output_file:
         write_json_atomic(output_file, output)
     return output
+
+
+def set_threads(threads: int) -> None:
+    """CPU threads for torch; CompressAI's eval uses 1 so timings are comparable across runs."""
+    if threads < 1:
+        raise EvalError(f"--threads must be at least 1, got {threads}")
+    torch.set_num_threads(threads)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -590,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
+        set_threads(args.threads)
         output = run(args)
     except (EvalError, OSError, ValueError, LookupError) as err:
         print(f"compressai-isp eval: error: {err}", file=sys.stderr)

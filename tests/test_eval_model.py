@@ -1,0 +1,167 @@
+import json
+
+import pytest
+import torch
+from compressai.models import JointAutoregressiveHierarchicalPriors
+
+from compressai_isp import zoo
+from compressai_isp.data import make_synthetic_dng
+from compressai_isp.metrics import compute_metrics
+from compressai_isp.models import pad_to_multiple
+from compressai_isp.utils.eval_model import (
+    EvalError,
+    collect_dataset,
+    eval_model,
+    inference,
+    main,
+)
+from compressai_isp.utils.results import METRIC_KEYS
+
+TINY = {"N": 16, "M": 16, "N_hyper": 16, "decoder_width": 8}
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # Tiny tensors: thread start-up costs more than the work (and eval runs single-threaded).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def raw_dir(tmp_path_factory):
+    # Sizes that are not multiples of the model's 64-px packed-RAW stride, two CFAs, a subfolder.
+    root = tmp_path_factory.mktemp("raw")
+    make_synthetic_dng(root / "a.dng", 1, "RGGB", (36, 52))
+    make_synthetic_dng(root / "sub" / "b.dng", 2, "GRBG", (40, 70))
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_rbn():
+    torch.manual_seed(0)
+    model = zoo.rbn(quality=1, **TINY)
+    model.update(force=True)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory, tiny_rbn):
+    # Two rate points: an exported model file (records its architecture) and a bare state dict.
+    d = tmp_path_factory.mktemp("ckpt")
+    torch.save({"arch": "rbn", "quality": 1, "state_dict": tiny_rbn.state_dict()}, d / "q1.pth")
+    torch.manual_seed(1)
+    other = zoo.rbn(quality=2, **TINY)
+    torch.save(other.state_dict(), d / "q2.pth.tar")
+    return [d / "q1.pth", d / "q2.pth.tar"]
+
+
+def test_dataset_is_every_raw_file_recursively_sorted(raw_dir):
+    samples = collect_dataset(raw_dir)
+    assert [s.name for s in samples] == ["a.dng", "sub/b.dng"]
+    raw, srgb = samples[1].load()
+    assert raw.shape[0] == 4 and srgb.shape[1:] == (2 * raw.shape[1], 2 * raw.shape[2])
+
+
+def test_dataset_errors_name_the_folder(tmp_path):
+    with pytest.raises(EvalError, match="no RAW files"):
+        collect_dataset(tmp_path)
+    with pytest.raises(EvalError, match="not a directory"):
+        collect_dataset(tmp_path / "missing")
+
+
+def test_real_coding_counts_stream_bytes_over_srgb_pixels(raw_dir, tiny_rbn):
+    raw, srgb = collect_dataset(raw_dir)[0].load()
+    metrics, x_hat = inference(tiny_rbn, raw, srgb)
+    assert x_hat.shape == (1, *srgb.shape)  # padded for the model, cropped back
+    enc = tiny_rbn.compress(pad_to_multiple(raw[None], tiny_rbn.downsampling_factor))
+    nbytes = sum(len(s) for streams in enc["strings"] for s in streams)
+    # sRGB pixels = 4 x packed RAW pixels; dividing by the packed size would give 4x the bpp.
+    assert metrics["bpp"] == pytest.approx(8 * nbytes / (srgb.shape[1] * srgb.shape[2]))
+    assert metrics["psnr-rgb"] == pytest.approx(compute_metrics(srgb, x_hat)["psnr-rgb"])
+    assert set(metrics) == set(METRIC_KEYS)
+
+
+def test_entropy_estimation_reconstructs_the_same_image(raw_dir, tiny_rbn):
+    raw, srgb = collect_dataset(raw_dir)[1].load()
+    coded, x_coded = inference(tiny_rbn, raw, srgb)
+    estimated, x_est = inference(tiny_rbn, raw, srgb, entropy_estimation=True)
+    # decompress() clamps to [0, 1]; forward() does not (the 8-bit metrics clamp both).
+    torch.testing.assert_close(x_est.clamp(0, 1), x_coded, atol=1e-4, rtol=0)
+    assert estimated["psnr-rgb"] == pytest.approx(coded["psnr-rgb"], abs=1e-3)
+    assert 0 < estimated["bpp"] <= coded["bpp"]  # real streams carry coder overhead
+    assert estimated["encoding_time"] == estimated["decoding_time"]
+
+
+def test_compressai_srgb_models_code_the_libraw_rendering(raw_dir):
+    # A plain CompressAI model has no input_kind: it is an sRGB codec of the LibRaw rendering.
+    model = JointAutoregressiveHierarchicalPriors(N=8, M=8).eval()
+    model.update(force=True)
+    raw, srgb = collect_dataset(raw_dir)[0].load()
+    metrics, x_hat = inference(model, raw, srgb, entropy_estimation=True)
+    assert x_hat.shape == (1, *srgb.shape)
+    # Its rate is counted over the rendering's own pixels (no 4x RAW factor).
+    out = model(pad_to_multiple(srgb[None], 64))
+    bits = sum(-torch.log2(v).sum() for v in out["likelihoods"].values())
+    assert metrics["bpp"] == pytest.approx(float(bits) / (srgb.shape[1] * srgb.shape[2]), rel=1e-5)
+
+
+def test_eval_model_averages_over_images_and_saves_outputs(raw_dir, tiny_rbn, tmp_path):
+    samples = collect_dataset(raw_dir)
+    avg = eval_model(
+        tiny_rbn, samples, output_dir=tmp_path, run_name="run", per_image=True, progress=False
+    )
+    per = [inference(tiny_rbn, *s.load())[0] for s in samples]
+    assert avg["bpp"] == pytest.approx((per[0]["bpp"] + per[1]["bpp"]) / 2)
+    assert (tmp_path / "run" / "a.png").is_file() and (tmp_path / "run" / "sub" / "b.png").is_file()
+    record = json.loads((tmp_path / "sub" / "b-run.json").read_text())
+    assert record["source"] == "sub/b.dng" and record["results"]["bpp"] == pytest.approx(
+        per[1]["bpp"]
+    )
+
+
+def test_cli_checkpoint_writes_compressai_shaped_json(raw_dir, checkpoints, tmp_path, capsys):
+    out = tmp_path / "rbn.json"
+    argv = ["checkpoint", str(raw_dir), "-a", "rbn", "-o", str(out), "--quiet"]
+    argv += ["-p", *map(str, checkpoints)]
+    assert main(argv) == 0
+    data = json.loads(out.read_text())
+    assert json.loads(capsys.readouterr().out) == data
+    assert data["name"] == "rbn-mse" and data["description"] == "Inference (ans)"
+    results = data["results"]
+    assert set(results) == {*METRIC_KEYS, "checkpoint"}
+    assert all(len(v) == 2 for v in results.values())
+    assert results["checkpoint"] == [str(p) for p in checkpoints]
+
+
+def test_cli_reads_the_architecture_from_the_checkpoint(raw_dir, checkpoints, tmp_path):
+    argv = ["checkpoint", str(raw_dir), "-p", str(checkpoints[0]), "-d", str(tmp_path)]
+    assert main([*argv, "--entropy-estimation", "--quiet"]) == 0
+    data = json.loads((tmp_path / "rbn-entropy-estimation.json").read_text())
+    assert data["description"] == "Inference (entropy estimation)"
+    assert (tmp_path / "q1-entropy-estimation" / "a.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["-p", "missing.pth"], "missing.pth"),
+        (["-a", "liteispnet", "-p", "CKPT"], "liteispnet"),
+        (["-a", "rbn", "-p", "CKPT", "--per-image"], "--per-image"),
+    ],
+)
+def test_cli_errors_are_one_line(raw_dir, checkpoints, tmp_path, capsys, extra, message):
+    extra = [str(checkpoints[0]) if e == "CKPT" else e for e in extra]
+    out = tmp_path / "x.json"
+    assert main(["checkpoint", str(raw_dir), "-o", str(out), "--quiet", *extra]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_cli_pretrained_without_weights_says_what_is_missing(raw_dir, tmp_path, capsys):
+    assert main(["pretrained", str(raw_dir), "-a", "rbn", "-q", "3", "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "rbn" in err and "3" in err and "\n" not in err
