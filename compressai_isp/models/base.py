@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from compressai_isp import context
 
-__all__ = ["ContextHyperprior", "check_input", "pad_to_multiple", "crop_to"]
+__all__ = ["Configurable", "ContextHyperprior", "check_input", "pad_to_multiple", "crop_to"]
 
 HYPER_STRIDE = 4  # h_a downsamples the latent twice by 2
 
@@ -61,7 +61,39 @@ def check_input(model: nn.Module, x: Tensor) -> None:
         )
 
 
-class ContextHyperprior(JointAutoregressiveHierarchicalPriors):
+class Configurable:
+    """A model that records its constructor widths and rebuilds them from a state dict.
+
+    Subclasses store their constructor keyword arguments in ``self._config`` and say how to
+    read them back off a state dict's tensor shapes in :meth:`config_from_state_dict`.
+    """
+
+    _config: dict[str, Any]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Constructor keyword arguments that rebuild this model (saved with checkpoints)."""
+        return dict(self._config)
+
+    @classmethod
+    def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_state_dict(cls, state_dict: dict[str, Tensor]) -> Any:
+        """Rebuild the model with the widths recorded in ``state_dict`` and load it."""
+        net = cls(**cls.config_from_state_dict(state_dict))
+        net.load_state_dict(state_dict)
+        return net
+
+
+def hyperprior_widths(state_dict: dict[str, Tensor]) -> dict[str, int]:
+    """``M`` (latent channels) and ``N_hyper`` read off ``h_a``'s first convolution."""
+    n_hyper, m = state_dict["h_a.0.weight"].shape[:2]
+    return {"M": m, "N_hyper": n_hyper}
+
+
+class ContextHyperprior(Configurable, JointAutoregressiveHierarchicalPriors):
     """mbt2018's context + hyperprior entropy model around a model-specific ``g_a`` / ``g_s``.
 
     Subclasses set ``input_kind`` / ``output_kind`` and pass their transforms::
@@ -111,22 +143,6 @@ class ContextHyperprior(JointAutoregressiveHierarchicalPriors):
     def downsampling_factor(self) -> int:
         """The multiple that both input sides must be (latent stride times the hyper stride)."""
         return self.latent_stride * HYPER_STRIDE
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """Constructor keyword arguments that rebuild this model (saved with checkpoints)."""
-        raise NotImplementedError
-
-    @classmethod
-    def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:
-        raise NotImplementedError
-
-    @classmethod
-    def from_state_dict(cls, state_dict: dict[str, Tensor]) -> ContextHyperprior:
-        """Rebuild the model with the widths recorded in ``state_dict`` and load it."""
-        net = cls(**cls.config_from_state_dict(state_dict))
-        net.load_state_dict(state_dict)
-        return net
 
     # -- CompressAI contract ----------------------------------------------------------------------
     def analysis_input(self, x: Tensor) -> Tensor:

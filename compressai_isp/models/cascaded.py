@@ -44,10 +44,6 @@ class Cascaded(ContextHyperprior):
         # mbt2018 needs sRGB sides that are multiples of 64, i.e. packed RAW multiples of 32.
         return max(32, self.isp.downsampling_factor)
 
-    @property
-    def config(self) -> dict[str, Any]:
-        return dict(self._config)
-
     @classmethod
     def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:
         return {

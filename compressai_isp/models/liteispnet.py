@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from compressai_isp.models.base import check_input
+from compressai_isp.models.base import Configurable, check_input
 from compressai_isp.models.layers import RCAG, HaarDWT, HaarIDWT, conv3x3, coordinate_map
 from compressai_isp.registry import register_model
 
@@ -45,7 +45,7 @@ def _stage(*layers: tuple[str, nn.Module]) -> nn.Sequential:
 
 
 @register_model("liteispnet")
-class LiteISPNet(nn.Module):
+class LiteISPNet(Configurable, nn.Module):
     """RAW -> sRGB ISP-Net. ``forward`` returns ``{"x_hat", "likelihoods": {}}`` like a codec.
 
     Args:
@@ -93,19 +93,9 @@ class LiteISPNet(nn.Module):
         )
         self._config = {"width": width}
 
-    @property
-    def config(self) -> dict[str, Any]:
-        return dict(self._config)
-
     @classmethod
     def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:
         return {"width": state_dict["head.weight"].size(0)}
-
-    @classmethod
-    def from_state_dict(cls, state_dict: dict[str, Tensor]) -> LiteISPNet:
-        net = cls(**cls.config_from_state_dict(state_dict))
-        net.load_state_dict(state_dict)
-        return net
 
     def render(self, raw: Tensor) -> Tensor:
         """Packed RAW ``[B,4,H/2,W/2]`` in [0, 1] -> sRGB ``[B,3,H,W]`` (unclamped)."""

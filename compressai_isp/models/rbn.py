@@ -45,11 +45,11 @@ from compressai.layers import GDN
 from compressai.models.utils import conv, deconv
 from torch import Tensor, nn
 
-from compressai_isp.models.base import ContextHyperprior
+from compressai_isp.models.base import ContextHyperprior, hyperprior_widths
 from compressai_isp.models.layers import RCAG, conv3x3
 from compressai_isp.registry import register_model
 
-__all__ = ["RBN", "RBNDecoder", "strided_analysis"]
+__all__ = ["RBN", "RBNDecoder", "strided_analysis", "rbn_widths"]
 
 RBN_RCABS_PER_GROUP = 2
 
@@ -133,15 +133,15 @@ class RBN(ContextHyperprior):
         )
         self._config = {"N": N, "M": M, "N_hyper": N_hyper, "decoder_width": decoder_width}
 
-    @property
-    def config(self) -> dict[str, Any]:
-        return dict(self._config)
-
     @classmethod
     def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:
-        return {
-            "N": state_dict["g_a.0.weight"].size(0),
-            "M": state_dict["g_a.6.weight"].size(0),
-            "N_hyper": state_dict["h_a.0.weight"].size(0),
-            "decoder_width": state_dict["g_s.up2.conv.weight"].size(0),
-        }
+        return rbn_widths(state_dict)
+
+
+def rbn_widths(state_dict: dict[str, Tensor]) -> dict[str, int]:
+    """RBN's constructor widths (also the ISP teacher's) from a state dict's shapes."""
+    return {
+        "N": state_dict["g_a.0.weight"].size(0),
+        **hyperprior_widths(state_dict),
+        "decoder_width": state_dict["g_s.up2.conv.weight"].size(0),
+    }

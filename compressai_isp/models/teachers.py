@@ -25,8 +25,8 @@ from compressai.layers import GDN
 from compressai.models.utils import deconv
 from torch import Tensor, nn
 
-from compressai_isp.models.base import ContextHyperprior
-from compressai_isp.models.rbn import RBNDecoder, strided_analysis
+from compressai_isp.models.base import ContextHyperprior, hyperprior_widths
+from compressai_isp.models.rbn import RBNDecoder, rbn_widths, strided_analysis
 from compressai_isp.registry import register_model
 
 __all__ = ["RawCompTeacher", "ISPTeacher", "strided_synthesis"]
@@ -67,16 +67,13 @@ class RawCompTeacher(ContextHyperprior):
         )
         self._config = {"N": N, "K": K, "N_hyper": N_hyper}
 
-    @property
-    def config(self) -> dict[str, Any]:
-        return dict(self._config)
-
     @classmethod
     def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:
+        widths = hyperprior_widths(state_dict)
         return {
             "N": state_dict["g_a.0.weight"].size(0),
-            "K": state_dict["g_a.6.weight"].size(0),
-            "N_hyper": state_dict["h_a.0.weight"].size(0),
+            "K": widths["M"],
+            "N_hyper": widths["N_hyper"],
         }
 
 
@@ -107,15 +104,6 @@ class ISPTeacher(ContextHyperprior):
         )
         self._config = {"N": N, "M": M, "N_hyper": N_hyper, "decoder_width": decoder_width}
 
-    @property
-    def config(self) -> dict[str, Any]:
-        return dict(self._config)
-
     @classmethod
     def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:
-        return {
-            "N": state_dict["g_a.0.weight"].size(0),
-            "M": state_dict["g_a.8.weight"].size(0),
-            "N_hyper": state_dict["h_a.0.weight"].size(0),
-            "decoder_width": state_dict["g_s.up2.conv.weight"].size(0),
-        }
+        return rbn_widths(state_dict)

@@ -46,10 +46,6 @@ class UnifiedRaw(ContextHyperprior):
         super().__init__(g_a, g_s, M=M, N_hyper=N, latent_stride=16)
         self._config = {"N": N, "M": M}
 
-    @property
-    def config(self) -> dict[str, Any]:
-        return dict(self._config)
-
     @classmethod
     def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:
         return {"N": state_dict["g_a.0.weight"].size(0), "M": state_dict["g_a.6.weight"].size(0)}
