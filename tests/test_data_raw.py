@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,11 +13,13 @@ import torch
 from compressai_isp.data import (
     BAYER_PATTERNS,
     RawReadError,
+    dng,
     load_pair,
     make_synthetic_dng,
     read_raw,
     render_srgb,
     sample_raw_path,
+    unpack_bayer,
     write_dng,
 )
 
@@ -34,8 +37,6 @@ def test_levels_are_normalised_per_channel(tmp_path, cfa):
     blacks = [100, 120, 140, 160]
     white = 1100
     halfway = [(b + white) // 2 for b in blacks]
-    from compressai_isp.data.bayer import unpack_bayer
-
     packed = np.array(halfway, dtype=np.uint16).reshape(4, 1, 1) * np.ones((4, 12, 12), np.uint16)
     mosaic = unpack_bayer(packed, cfa)
     path = write_dng(tmp_path / "x.dng", mosaic, cfa, black_level=blacks, white_level=white)
@@ -152,3 +153,45 @@ def test_non_raw_files_are_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("hello\n" * 500)
     with pytest.raises(RawReadError, match="notes.txt"):
         read_raw(tmp_path / "notes.txt")
+
+
+def _dng_with_pattern(path: Path, pattern: np.ndarray) -> Path:
+    tags = [
+        dng._entry(33421, dng._SHORT, list(pattern.shape)),
+        dng._entry(33422, dng._BYTE, pattern.reshape(-1).tolist()),
+        dng._entry(50710, dng._BYTE, [0, 1, 2]),
+        dng._entry(50711, dng._SHORT, [1]),
+    ]
+    data = np.full((36, 36), 500, np.uint16)
+    return dng._write_raw_ifd(path, data, tags, 4095, dng.XYZ_TO_LINEAR_SRGB, [1, 1, 1], "x", "y")
+
+
+def test_x_trans_sensor_is_refused(tmp_path):
+    xtrans = np.array(
+        [
+            [1, 1, 0, 1, 1, 2],
+            [1, 1, 2, 1, 1, 0],
+            [2, 0, 1, 0, 2, 1],
+            [1, 1, 2, 1, 1, 0],
+            [1, 1, 0, 1, 1, 2],
+            [0, 2, 1, 2, 0, 1],
+        ]
+    )
+    path = _dng_with_pattern(tmp_path / "xtrans.dng", xtrans)
+    with pytest.raises(RawReadError, match=r"xtrans.dng: .*6x6 colour-filter pattern"):
+        read_raw(path)
+
+
+def test_non_rgb_bayer_pattern_is_refused(tmp_path):
+    path = _dng_with_pattern(tmp_path / "rggg.dng", np.array([[0, 1], [1, 1]]))
+    with pytest.raises(RawReadError, match="'RGGG'.* not an RGB Bayer pattern"):
+        render_srgb(path)
+
+
+def test_linear_demosaiced_dng_is_refused(tmp_path):
+    data = np.full((36, 36, 3), 500, np.uint16)
+    path = dng._write_raw_ifd(
+        tmp_path / "linear.dng", data, [], 4095, dng.XYZ_TO_LINEAR_SRGB, [1, 1, 1], "x", "y"
+    )
+    with pytest.raises(RawReadError, match=r"linear.dng: not a Bayer mosaic"):
+        load_pair(path)

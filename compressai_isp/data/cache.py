@@ -73,10 +73,11 @@ class PairCache:
         self.root = Path(root)
         self._fingerprints: dict[tuple[str, int, int], str] = {}
         self._loaded: dict[str, Entry] = {}
+        self._keys: dict[tuple, str] = {}
 
     def __getstate__(self) -> dict:
         # DataLoader workers get a copy without the parent's memory-mapped arrays.
-        return {"root": self.root, "_fingerprints": {}, "_loaded": {}}
+        return {"root": self.root, "_fingerprints": {}, "_loaded": {}, "_keys": {}}
 
     def _fingerprint(self, sources: Sequence[Path]) -> str:
         parts = []
@@ -88,10 +89,13 @@ class PairCache:
             parts.append(self._fingerprints[memo])
         return hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
 
-    @staticmethod
-    def key(sources: Sequence[Path], recipe: str) -> str:
-        ident = "|".join(str(Path(s).resolve()) for s in sources) + "|" + recipe
-        return hashlib.blake2b(ident.encode(), digest_size=10).hexdigest()
+    def key(self, sources: Sequence[Path], recipe: str) -> str:
+        """Entry name prefix: a hash of the resolved source paths and the recipe."""
+        memo = (tuple(str(s) for s in sources), recipe)
+        if memo not in self._keys:
+            ident = "|".join(str(Path(s).resolve()) for s in sources) + "|" + recipe
+            self._keys[memo] = hashlib.blake2b(ident.encode(), digest_size=10).hexdigest()
+        return self._keys[memo]
 
     def get_or_create(
         self, sources: Sequence[Path], recipe: str, create: Callable[[], Entry]

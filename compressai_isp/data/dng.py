@@ -135,38 +135,58 @@ def write_dng(
     if len(neutral) != 3 or min(neutral) <= 0:
         raise ValueError(f"write_dng({path}): as_shot_neutral must be 3 positive values")
 
-    height, width = data.shape
+    cfa_tags = [
+        _entry(33421, _SHORT, [2, 2]),
+        _entry(33422, _BYTE, [_CFA_COLOUR[c] for c in cfa]),
+        _entry(50710, _BYTE, [0, 1, 2]),
+        _entry(50711, _SHORT, [1]),
+        _entry(50713, _SHORT, [2, 2]),
+        _entry(50714, _RATIONAL, site_black),
+    ]
+    return _write_raw_ifd(path, data, cfa_tags, white_level, matrix, neutral, make, model)
+
+
+def _write_raw_ifd(
+    path: Path,
+    data: np.ndarray,
+    colour_tags: list,
+    white_level: int,
+    matrix: np.ndarray,
+    neutral: Sequence[float],
+    make: str,
+    model: str,
+) -> Path:
+    """Write one-IFD DNG: ``data`` ``[H, W]`` as a CFA image (``colour_tags`` describe the
+    pattern and black levels) or ``[H, W, 3]`` as a LinearRaw (demosaiced) image."""
+    height, width = data.shape[:2]
+    samples = 1 if data.ndim == 2 else data.shape[2]
     pixels = np.ascontiguousarray(data, dtype="<u2").tobytes()
     entries = [
         _entry(254, _LONG, [0]),
         _entry(256, _LONG, [width]),
         _entry(257, _LONG, [height]),
-        _entry(258, _SHORT, [16]),
+        _entry(258, _SHORT, [16] * samples),
         _entry(259, _SHORT, [1]),
-        _entry(262, _SHORT, [32803]),  # PhotometricInterpretation = CFA
+        _entry(262, _SHORT, [32803 if samples == 1 else 34892]),  # CFA or LinearRaw
         _ascii(271, make),
         _ascii(272, model),
         _entry(273, _LONG, [0]),  # StripOffsets, patched below
         _entry(274, _SHORT, [1]),
-        _entry(277, _SHORT, [1]),
+        _entry(277, _SHORT, [samples]),
         _entry(278, _LONG, [height]),
         _entry(279, _LONG, [len(pixels)]),
         _entry(284, _SHORT, [1]),
         _ascii(305, "compressai-isp"),
-        _entry(33421, _SHORT, [2, 2]),
-        _entry(33422, _BYTE, [_CFA_COLOUR[c] for c in cfa]),
         _entry(50706, _BYTE, [1, 4, 0, 0]),
         _entry(50707, _BYTE, [1, 1, 0, 0]),
         _ascii(50708, f"{make} {model}"),
-        _entry(50710, _BYTE, [0, 1, 2]),
-        _entry(50711, _SHORT, [1]),
-        _entry(50713, _SHORT, [2, 2]),
-        _entry(50714, _RATIONAL, site_black),
         _entry(50717, _LONG, [int(white_level)]),
         _entry(50721, _SRATIONAL, matrix.reshape(-1).tolist()),
-        _entry(50728, _RATIONAL, neutral),
+        _entry(50728, _RATIONAL, list(neutral)),
         _entry(50778, _SHORT, [_D65]),
+        *colour_tags,
     ]
+    entries.sort(key=lambda e: e[0])  # TIFF requires ascending tag order
 
     header_size = 8
     ifd_size = 2 + 12 * len(entries) + 4

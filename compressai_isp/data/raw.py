@@ -169,12 +169,13 @@ def _bayer_cfa(raw: rawpy.RawPy, path: Path) -> tuple[str, np.ndarray]:
             "Foveon or sRAW); only Bayer RGGB/BGGR/GRBG/GBRG sensors are supported",
         )
     pattern = raw.raw_pattern
-    if pattern is None or pattern.shape != (2, 2):
-        shape = "no" if pattern is None else f"a {pattern.shape[0]}x{pattern.shape[1]}"
+    if pattern is None:
+        raise RawReadError(path, "no colour filter array (monochrome sensor); not supported")
+    if pattern.shape != (2, 2):
         raise RawReadError(
             path,
-            f"LibRaw reports {shape} colour-filter pattern (X-Trans or monochrome sensor); "
-            "only 2x2 Bayer sensors are supported",
+            f"LibRaw reports a {pattern.shape[0]}x{pattern.shape[1]} colour-filter pattern "
+            "(e.g. Fujifilm X-Trans); only 2x2 Bayer sensors are supported",
         )
     colours = raw.raw_colors_visible
     sites = colours[:2, :2].copy()
