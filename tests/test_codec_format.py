@@ -81,6 +81,23 @@ def test_file_starts_with_magic_and_ends_with_crc_of_everything_before() -> None
     assert version == FORMAT_VERSION
 
 
+def test_byte_layout_is_the_documented_one() -> None:
+    # docs/readme/codec.md: for rbn / mse, G = 41 + 3 + 3 = 47 and the header is 100 bytes.
+    data = make_stream()
+    magic, version, header_len, total = struct.unpack_from("<8sHIQ", data, 0)
+    assert (magic, version, header_len, total) == (MAGIC, 1, 100, len(data))
+    assert data[22:26] == b"\x03rbn" and data[26] == 6 and data[27:31] == b"\x03mse"
+    assert data[31:47] == bytes(range(16))
+    g = 47
+    assert struct.unpack_from("<II4sIIIIHHB", data, g) == (
+        37, 53, b"GBRG", 1, 2, 34, 50, 15, 7, 6,
+    )  # fmt: skip
+    assert struct.unpack_from("<BII", data, g + 33) == (2, 1, 1)
+    assert struct.unpack_from("<BBIBI", data, g + 42) == (2, 1, len(STRINGS[0][0]), 1, 1)
+    assert data[header_len:-4] == STRINGS[0][0] + STRINGS[1][0]
+    assert len(data) - len(STRINGS[0][0]) - 1 == 104
+
+
 def test_describe_lists_the_header_for_info() -> None:
     info = unpack(make_stream()).header.describe()
     assert info["architecture"] == "rbn" and info["quality"] == 6
