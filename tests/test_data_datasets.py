@@ -273,8 +273,9 @@ def test_synthetic_folder_items_are_deterministic_per_seed(tmp_path):
 
 
 def test_fivek_helper_selects_the_nikon_d700_by_header(tmp_path):
-    for i, model in enumerate(["NIKON D700", "NIKON D7000", "Canon EOS 5D", "NIKON D700"] * 3):
-        make = model.split()[0] + (" CORPORATION" if model.startswith("NIKON") else "")
+    models = ["NIKON D700", "NIKON D7000", "Canon EOS 5D", "D700"] * 3
+    for i, model in enumerate(models):
+        make = "Canon" if model.startswith("Canon") else "NIKON CORPORATION"
         mosaic_ = np.full((24, 24), 100, np.uint16)
         write_dng(tmp_path / f"a{i:04d}.dng", mosaic_, white_level=4095, make=make, model=model)
     everything = fivek_d700(tmp_path, split="all", patch_size=8)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import warnings
 import zlib
 from collections.abc import Iterable, Sequence
@@ -239,8 +238,8 @@ class RawFolder(PairDataset):
             smaller than the patch); otherwise such a file raises :class:`RawReadError` when
             its item is loaded.
         bits: 8 or 16, bit depth of LibRaw's rendering (the target is float32 either way).
-        camera: keep only files whose "make model" header contains these words, e.g.
-            ``"NIKON D700"`` (whole words, case-insensitive; ``"D700"`` does not match D7000).
+        camera: keep only files whose header make + model contain all these words, e.g.
+            ``"NIKON D700"`` (whole words, case-insensitive: ``"D700"`` does not match D7000).
         files: use these files instead of searching ``root``.
     """
 
@@ -291,8 +290,9 @@ def _camera_matches(path: Path, camera: str) -> bool:
         make, model = camera_make_model(path)
     except OSError:
         return False
-    words = r"\s+".join(re.escape(w) for w in camera.upper().split())
-    return re.search(rf"(^|\s){words}($|\s)", f"{make} {model}".upper()) is not None
+    # Word sets, not substrings: "NIKON D700" matches make "NIKON CORPORATION" + model "D700"
+    # as well as model "NIKON D700", but never "NIKON D7000".
+    return set(camera.upper().split()) <= set(f"{make} {model}".upper().split())
 
 
 def fivek_d700(root: str | os.PathLike[str], split: str = "train", **kwargs) -> RawFolder:
