@@ -160,3 +160,25 @@ def test_libraw_anchor_on_a_real_camera_file(shared_data, tmp_path):
     _, srgb = load_pair(src)
     assert srgb.shape[1:] == (512, 766)
     assert 0.2 < r["results"]["bpp"][0] < 8 and r["results"]["psnr-rgb"][0] > 25
+
+
+def test_cascade_from_separate_isp_and_comp_net_checkpoints(raw_dir, tmp_path):
+    from compressai.models import JointAutoregressiveHierarchicalPriors
+
+    isp_ckpt, comp_ckpts = tmp_path / "isp.pth", []
+    torch.save(LiteISPNet(width=8).state_dict(), isp_ckpt)
+    for i, m in enumerate((8, 12)):
+        path = tmp_path / f"mbt2018-{i}.pth.tar"
+        # CompressAI's example trainer's checkpoint layout.
+        torch.save(
+            {"epoch": 1, "state_dict": JointAutoregressiveHierarchicalPriors(8, m).state_dict()},
+            path,
+        )
+        comp_ckpts.append(str(path))
+    out = tmp_path / "out"
+    argv = ["cascade", str(raw_dir), "--isp-checkpoint", str(isp_ckpt), "-o", str(out), "--quiet"]
+    assert main([*argv, "--comp-checkpoint", *comp_ckpts]) == 0
+    data = json.loads((out / "cascade.json").read_text())
+    assert data["name"] == "Cascade (LiteISPNet+mbt2018)"
+    assert data["results"]["checkpoint"] == comp_ckpts
+    assert len(data["results"]["bpp"]) == 2 and all(b > 0 for b in data["results"]["bpp"])
