@@ -144,6 +144,14 @@ def test_info_prints_the_header(stream, capsys) -> None:
     assert fields["raw_size"] == "41x37" and fields["file_bytes"] == stream.stat().st_size
 
 
+def test_output_with_a_trailing_slash_is_a_directory(tmp_path, photo, weights, capsys) -> None:
+    out_dir = tmp_path / "coded"
+    code, _, err = run(capsys, "encode", str(photo), "-o", f"{out_dir}/",
+                       "--checkpoint", str(weights["a"]))  # fmt: skip
+    assert code == 0, err
+    assert [p.name for p in out_dir.iterdir()] == ["IMG_0001.rbit"]
+
+
 def test_batch_encode_into_a_directory_keeps_going_past_a_bad_file(tmp_path, weights, capsys):
     good = [make_dng(tmp_path / f"{cfa}.dng", cfa) for cfa in ("RGGB", "BGGR", "GBRG")]
     bad = tmp_path / "broken.dng"
@@ -259,5 +267,7 @@ def test_usage_errors(tmp_path, photo, weights, capsys) -> None:
     assert code == 2 and "would both be written to" in err
     code, _, err = run(capsys, "encode", str(photo), "--checkpoint", str(tmp_path / "none.pth"))
     assert code == 2 and "none.pth does not exist" in err
+    code, _, err = run(capsys, "encode", str(photo), "-a", "unified-raw", *ck)
+    assert code == 2 and "holds arch 'rbn', not the requested 'unified-raw'" in err
     code, _, err = run(capsys, "decode", str(photo), "--bits", "12")
     assert code == 2 and "invalid choice" in err

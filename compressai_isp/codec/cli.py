@@ -47,10 +47,14 @@ def _fail(prog: str, message: str) -> None:
     tqdm.write(f"{prog}: error: {message}", file=sys.stderr)
 
 
-def _outputs(inputs: Sequence[Path], output: Path | None, suffix: str, what: str) -> list[Path]:
+def _outputs(inputs: Sequence[Path], output_arg: str | None, suffix: str, what: str) -> list[Path]:
     """Output path of each input: ``-o`` itself for one input, ``-o DIR/stem+suffix`` for many,
     or next to the input when ``-o`` is omitted. Refuses collisions and overwriting an input."""
-    many = len(inputs) > 1 or (output is not None and output.is_dir())
+    output = Path(output_arg) if output_arg is not None else None
+    # "-o coded/" names a directory even for a single input.
+    many = len(inputs) > 1 or (
+        output_arg is not None and (output_arg.endswith(("/", os.sep)) or Path(output_arg).is_dir())
+    )
     if output is not None and many:
         if output.exists() and not output.is_dir():
             raise UsageError(f"-o {output}: several inputs need -o to be a directory")
@@ -108,7 +112,7 @@ def _encode_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("inputs", nargs="+", type=Path, metavar="PHOTO", help="RAW file(s)")
     p.add_argument(
-        "-o", "--output", type=Path,
+        "-o", "--output", type=str,
         help="output .rbit file (one input) or directory (several); default: next to each input",
     )  # fmt: skip
     p.add_argument("-a", "--arch", help=f"zoo architecture (default: {DEFAULT_ARCH})")
@@ -165,7 +169,7 @@ def _decode_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("inputs", nargs="+", type=Path, metavar="STREAM", help=".rbit file(s)")
     p.add_argument(
-        "-o", "--output", type=Path,
+        "-o", "--output", type=str,
         help="output .png/.tif file (one input) or directory (several); default: next to each "
         "input, as --format",
     )  # fmt: skip

@@ -135,13 +135,20 @@ def checkpoint_model(
     if not isinstance(state, dict):
         raise ValueError(f"checkpoint {path} does not hold a dict")
     state_dict = state.get("state_dict", state)
-    arch = state.get("arch", arch) if arch is None else arch
+    recorded = {"arch": arch, "quality": quality, "metric": metric}
+    for key, given in list(recorded.items()):
+        if key in state and given is not None and state[key] != given:
+            raise ValueError(
+                f"checkpoint {path} holds {key} {state[key]!r}, not the requested {given!r}"
+            )
+        recorded[key] = state.get(key, given)
+    arch = recorded["arch"]
     if arch is None:
         raise ValueError(f"checkpoint {path} does not record its architecture; pass -a ARCH")
     if arch not in MODELS:
         raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(MODELS))}")
-    quality = int(state.get("quality", 0) if quality is None else quality)
-    metric = str(state.get("metric", "mse") if metric is None else metric)
+    quality = int(recorded["quality"] or 0)
+    metric = str(recorded["metric"] or "mse")
     cls = MODELS[arch]
     try:
         model = cls.from_state_dict(state_dict)
