@@ -68,8 +68,22 @@ def test_dataset_is_every_raw_file_recursively_sorted(raw_dir):
 def test_dataset_errors_name_the_folder(tmp_path):
     with pytest.raises(EvalError, match="no RAW files"):
         collect_dataset(tmp_path)
-    with pytest.raises(EvalError, match="not a directory"):
+    with pytest.raises(EvalError, match="missing: not a directory"):
         collect_dataset(tmp_path / "missing")
+
+
+def test_a_paired_folder_supplies_its_own_targets(tmp_path, tiny_rbn):
+    from PIL import Image
+
+    make_synthetic_dng(tmp_path / "raw" / "a.dng", 3, "RGGB", (36, 52))
+    (tmp_path / "srgb").mkdir()
+    Image.new("RGB", (52, 36), (200, 100, 50)).save(tmp_path / "srgb" / "a.png")
+    [sample] = collect_dataset(tmp_path)
+    assert sample.name == "raw/a.dng"
+    _, target = sample.load()
+    assert target[:, 0, 0].mul(255).round().tolist() == [200.0, 100.0, 50.0]
+    metrics, x_hat = inference(tiny_rbn, *sample.load())
+    assert metrics["psnr-rgb"] == pytest.approx(compute_metrics(target, x_hat)["psnr-rgb"])
 
 
 def test_real_coding_counts_stream_bytes_over_srgb_pixels(raw_dir, tiny_rbn):

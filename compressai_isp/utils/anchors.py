@@ -53,7 +53,8 @@ from compressai_isp.metrics import compute_metrics, quantize_8bit
 from compressai_isp.utils.eval_model import (
     EvalError,
     EvalSample,
-    collect_dataset,
+    add_dataset_arguments,
+    dataset_from_arguments,
     eval_model,
     set_threads,
 )
@@ -365,7 +366,7 @@ def _parse_list(text: str, what: str, cast: Callable[[str], Any]) -> list[Any]:
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("dataset", help="folder of RAW files (targets: LibRaw renderings)")
+    add_dataset_arguments(common)
     common.add_argument(
         "-o",
         "--output-dir",
@@ -436,7 +437,7 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
     if args.cuda and not torch.cuda.is_available():
         raise EvalError("--cuda given but CUDA is not available")
     device = "cuda" if args.cuda else "cpu"
-    samples = collect_dataset(args.dataset)
+    samples = dataset_from_arguments(args)
     out_dir = Path(args.output_dir)
     written: dict[str, Path] = {}
 

@@ -52,13 +52,14 @@ from compressai_isp.utils.results import make_result, write_json_atomic
 __all__ = [
     "EvalError",
     "EvalSample",
+    "add_dataset_arguments",
     "collect_dataset",
+    "dataset_from_arguments",
     "eval_model",
     "inference",
     "load_checkpoint",
     "load_pretrained",
     "main",
-    "save_png",
     "set_threads",
 ]
 
@@ -82,51 +83,98 @@ class EvalSample:
     load: Callable[[], tuple[Tensor, Tensor]]  # -> (packed RAW [4,h,w], sRGB [3,2h,2w])
 
 
-#: File extensions of camera RAW formats LibRaw reads (matched case-insensitively).
-RAW_EXTENSIONS: tuple[str, ...] = (
-    ".dng",
-    ".crw",
-    ".cr2",
-    ".cr3",
-    ".nef",
-    ".nrw",
-    ".arw",
-    ".srf",
-    ".sr2",
-    ".raf",
-    ".orf",
-    ".rw2",
-    ".pef",
-    ".srw",
-    ".kdc",
-    ".dcr",
-    ".mrw",
-    ".x3f",
-    ".3fr",
-    ".erf",
-    ".mef",
-    ".mos",
-    ".iiq",
-    ".rwl",
-    ".raw",
-)
+def collect_dataset(
+    root: str | Path,
+    targets: str | Path | None = None,
+    *,
+    split: str = "all",
+    camera: str | None = None,
+    cache_dir: str | Path | None = None,
+    skip_unreadable: bool = False,
+) -> list[EvalSample]:
+    """The whole test images under ``root``, in sorted order, as :class:`EvalSample` s.
 
-
-def collect_dataset(root: str | Path) -> list[EvalSample]:
-    """The test images under ``root`` (searched recursively), sorted by relative path.
-
-    Each RAW file is paired with its LibRaw rendering (:func:`compressai_isp.data.raw.load_pair`,
-    the paper's ground truth), cropped exactly like the packed RAW.
+    A folder of RAW files (searched recursively) is read with
+    :class:`compressai_isp.data.RawFolder`: each file is paired with its LibRaw rendering (the
+    paper's ground truth). A paired folder — ``root/raw/`` + ``root/srgb/``, or any ``targets``
+    folder holding ``<same relative path>.png|tif|jpg`` per RAW file — is read with
+    :class:`compressai_isp.data.PairedFolder`. ``split`` (``"all"``, ``"train"``, ``"val"``,
+    ``"test"``), ``camera``, ``cache_dir`` and ``skip_unreadable`` are those datasets' arguments
+    (e.g. ``split="test", camera="NIKON D700"`` is the paper's FiveK test set).
     """
-    from compressai_isp.data.raw import load_pair
+    from compressai_isp.data.datasets import PairedFolder, RawFolder
 
     root = Path(root)
     if not root.is_dir():
         raise EvalError(f"dataset {root}: not a directory")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in RAW_EXTENSIONS)
-    if not files:
-        raise EvalError(f"dataset {root}: no RAW files found ({', '.join(RAW_EXTENSIONS)})")
-    return [EvalSample(p.relative_to(root).as_posix(), lambda p=p: load_pair(p)) for p in files]
+    common = {
+        "split": split,
+        "full_image": True,
+        "augment": False,
+        "cache_dir": cache_dir,
+        "skip_unreadable": skip_unreadable,
+    }
+    paired = targets is not None or ((root / "raw").is_dir() and (root / "srgb").is_dir())
+    try:
+        if paired:
+            if camera is not None:
+                raise EvalError(
+                    "--camera selects RAW files of a RAW folder; not with paired targets"
+                )
+            dataset = PairedFolder(root, targets, **common)
+            raw_paths = [raw for raw, _ in dataset.items]
+        else:
+            dataset = RawFolder(root, camera=camera, **common)
+            raw_paths = list(dataset.items)
+    except (ValueError, FileNotFoundError) as err:
+        raise EvalError(f"dataset: {err}") from None
+
+    def name(path: Path) -> str:
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            return path.name
+
+    return [EvalSample(name(Path(p)), lambda i=i: dataset[i]) for i, p in enumerate(raw_paths)]
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """The data-set options shared by ``eval`` and ``anchors``."""
+    parser.add_argument(
+        "dataset", help="folder of RAW files (targets: LibRaw renderings) or a paired folder"
+    )
+    parser.add_argument(
+        "--targets",
+        default=None,
+        help="folder of sRGB targets paired by relative path (default: ROOT/srgb when ROOT has "
+        "raw/ and srgb/, else the LibRaw renderings)",
+    )
+    parser.add_argument(
+        "--split",
+        default="all",
+        choices=["all", "train", "val", "test"],
+        help="80:5:15 split of the folder (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--camera", default=None, help="only RAW files of this camera, e.g. 'NIKON D700'"
+    )
+    parser.add_argument("--cache-dir", default=None, help="cache of decoded RAW / targets")
+    parser.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="skip (with a warning) files that cannot be used instead of failing",
+    )
+
+
+def dataset_from_arguments(args: argparse.Namespace) -> list[EvalSample]:
+    return collect_dataset(
+        args.dataset,
+        args.targets,
+        split=args.split,
+        camera=args.camera,
+        cache_dir=args.cache_dir,
+        skip_unreadable=args.skip_unreadable,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,20 +272,6 @@ def inference(
     return metrics, x_hat
 
 
-def save_png(image: Tensor, path: Path) -> None:
-    """Save an sRGB ``[1,3,H,W]`` / ``[3,H,W]`` float image as an 8-bit PNG, atomically."""
-    import numpy as np
-    from PIL import Image
-
-    from compressai_isp.data._atomic import atomic_open
-    from compressai_isp.metrics import quantize_8bit
-
-    img = image[0] if image.dim() == 4 else image
-    arr = quantize_8bit(img).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    with atomic_open(path) as f:
-        Image.fromarray(np.ascontiguousarray(arr)).save(f, format="PNG")
-
-
 def eval_model(
     model: nn.Module,
     samples: Sequence[EvalSample],
@@ -258,6 +292,8 @@ def eval_model(
     (CompressAI's layout).
     """
     from tqdm import tqdm
+
+    from compressai_isp.codec.engine import save_image
 
     if half:
         model = model.half()
@@ -284,7 +320,7 @@ def eval_model(
         if output_dir is not None:
             stem = Path(sample.name).with_suffix("")
             if x_hat.shape[1] == 3:
-                save_png(x_hat, output_dir / run_name / stem.with_suffix(".png"))
+                save_image(output_dir / run_name / stem.with_suffix(".png"), x_hat[0])
             if per_image:
                 write_json_atomic(
                     output_dir / stem.parent / f"{stem.name}-{run_name}.json",
@@ -344,7 +380,7 @@ def setup_args() -> argparse.ArgumentParser:
     import compressai
 
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("dataset", help="folder of RAW files, or a paired RAW/sRGB folder")
+    add_dataset_arguments(parent)
     parent.add_argument("-a", "--architecture", help="model architecture (zoo name)")
     parent.add_argument(
         "-c",
@@ -478,7 +514,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print("note: --half is ignored with --entropy-estimation", file=sys.stderr)
         args.half = False
     compressai.set_entropy_coder(args.entropy_coder)
-    samples = collect_dataset(args.dataset)
+    samples = dataset_from_arguments(args)
     out_dir = Path(args.output_directory) if args.output_directory else None
     coder = "entropy estimation" if args.entropy_estimation else args.entropy_coder
     run_tag = "entropy-estimation" if args.entropy_estimation else args.entropy_coder
