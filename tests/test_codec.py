@@ -1,7 +1,8 @@
 """RAW file -> .rbit -> sRGB with a reduced-width RBN: geometry, exactness, model identity.
 
 Generated DNGs (compressai_isp.data.write_dng) cover all four Bayer patterns at odd sizes, so
-no camera files are needed; the shipped CC0 sample covers a real camera file.
+no camera files are needed; a Canon CRW from ../shared covers a sensor with masked margins and
+tests/test_demo.py the shipped CC0 Kodak sample.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from compressai_isp.codec.engine import (
     _wrap,
     decode_bitstream,
     encode_file,
-    encode_raw,
     model_for_stream,
     orient,
 )
@@ -85,15 +85,14 @@ def test_round_trip_gives_the_photo_size_and_the_models_own_reconstruction(
     torch.testing.assert_close(srgb, expected, atol=1e-4, rtol=0)
 
 
-def test_real_camera_sample_round_trips(codec: CodecModel) -> None:
-    from compressai_isp.data import sample_raw_path
-
-    raw = read_raw(sample_raw_path())
-    bs = unpack(encode_raw(raw, codec))
-    g = bs.header.geometry
-    assert g.cfa == raw.cfa and (g.crop_height, g.crop_width) == raw.crop[2:]
-    srgb = decode_bitstream(bs, codec, apply_orientation=False)
-    assert srgb.shape == (3, raw.crop[2], raw.crop[3])
+def test_real_camera_with_masked_margins_codes_its_visible_area(shared_data, codec) -> None:
+    # Canon PowerShot S40: 1728x2376 sensor, 1720x2312 visible (LibRaw margins 6 top, 12 left).
+    path = shared_data / "raw" / "Canon__PowerShot_S40__CRW_0101.CRW"
+    g = unpack(encode_file(path, codec)).header.geometry
+    assert (g.raw_height, g.raw_width, g.cfa) == (1720, 2312, "RGGB")
+    assert (g.crop_top, g.crop_left, g.crop_height, g.crop_width) == (0, 0, 1720, 2312)
+    factor = codec.model.downsampling_factor
+    assert g.packed_size == (-(-860 // factor) * factor, -(-1156 // factor) * factor)
 
 
 def test_stream_made_by_other_weights_is_refused_naming_both(codec: CodecModel) -> None:

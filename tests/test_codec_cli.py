@@ -250,6 +250,16 @@ def test_unreadable_raw_fails_in_one_line_without_output(
     assert not photo.with_suffix(".rbit").exists() and leftovers(tmp_path) == []
 
 
+def test_non_square_pixel_camera_is_refused_in_one_line(tmp_path, shared_data, weights, capsys):
+    photo = shared_data / "raw" / "Kodak__DC120__DC120IMG__P003914.KDC"
+    out = tmp_path / "dc120.rbit"
+    code, _, err = run(
+        capsys, "encode", str(photo), "-o", str(out), "--checkpoint", str(weights["a"])
+    )
+    assert code == 1 and err.count("\n") == 1 and "non-square sensor pixels" in err
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
 def test_missing_default_weights_are_named(tmp_path, photo, monkeypatch, capsys) -> None:
     monkeypatch.setenv("COMPRESSAI_ISP_ZOO", str(tmp_path / "empty-zoo"))
     code, _, err = run(capsys, "encode", str(photo))
