@@ -56,3 +56,21 @@ def test_cli_writes_every_output(tmp_path, two_results, capsys):
     outs = [str(tmp_path / "a.png"), str(tmp_path / "a.svg")]
     assert main(["-f", *map(str, two_results), "-o", *outs]) == 0
     assert all((tmp_path / n).stat().st_size > 0 for n in ("a.png", "a.svg"))
+
+
+def test_ceiling_can_come_from_an_isp_only_result_file(tmp_path, two_results):
+    isp_only = tmp_path / "liteispnet-isp-only.json"
+    isp_only.write_text(
+        json.dumps(
+            {
+                "name": "LiteISPNet (no compression)",
+                "description": "ISP-only ceiling",
+                "results": {"psnr-rgb": [31.5], "ms-ssim-rgb": [0.99]},
+            }
+        )
+    )
+    svg = tmp_path / "rd.svg"
+    args = ["-f", *map(str, two_results), "-o", str(svg), "--ceiling", str(isp_only)]
+    assert main(args) == 0
+    assert "LiteISPNet (no compression)" in svg.read_text()
+    assert main([*args[:-1], str(tmp_path / "absent.json")]) == 1

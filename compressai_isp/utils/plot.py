@@ -21,9 +21,16 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from compressai_isp.utils.results import RDCurve, ResultFileError, load_curve
+from compressai_isp.utils.results import (
+    RDCurve,
+    ResultFileError,
+    load_curve,
+    load_result,
+    metric_key,
+    ms_ssim_to_db,
+)
 
-__all__ = ["ANCHOR_MARKERS", "main", "plot_rd"]
+__all__ = ["ANCHOR_MARKERS", "load_ceiling", "main", "plot_rd"]
 
 #: Curve names containing one of these are anchors / hand-crafted codecs and drawn dashed.
 ANCHOR_MARKERS: tuple[str, ...] = (
@@ -130,6 +137,30 @@ def plot_rd(
     return curves
 
 
+def load_ceiling(
+    path: str | os.PathLike[str], metric: str = "psnr", ms_ssim_db: bool = True
+) -> tuple[float, str]:
+    """``(value, name)`` of a single-point result file such as ``liteispnet-isp-only.json``."""
+    data = load_result(path, require_bpp=False)
+    key = metric_key(metric)
+    values = data["results"].get(key)
+    if not isinstance(values, list) or len(values) != 1:
+        raise ResultFileError(f"{path}: expected one {key!r} value for a ceiling")
+    value = float(values[0])
+    if key.startswith("ms-ssim") and ms_ssim_db:
+        value = ms_ssim_to_db(value)
+    return value, data["name"]
+
+
+def _ceiling(text: str | None, metric: str, ms_ssim_db: bool) -> tuple[float | None, str]:
+    if text is None:
+        return None, "ISP-only ceiling"
+    try:
+        return float(text), "ISP-only ceiling"
+    except ValueError:
+        return load_ceiling(text, metric, ms_ssim_db)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="compressai-isp plot", description="Rate-distortion plot from result JSON files."
@@ -147,11 +178,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ms-ssim-linear", action="store_true", help="plot MS-SSIM itself, not in dB")
     p.add_argument(
         "--ceiling",
-        type=float,
         default=None,
-        help="draw a horizontal quality ceiling, e.g. an ISP-only PSNR",
+        help="draw a horizontal quality ceiling: a number, or a result JSON without bpp such as "
+        "the ISP-only file of `anchors isp` (its value of the plotted metric)",
     )
-    p.add_argument("--ceiling-label", default="ISP-only ceiling", help="legend text of --ceiling")
+    p.add_argument("--ceiling-label", default=None, help="legend text of --ceiling")
     p.add_argument("--figsize", type=float, nargs=2, default=(9.0, 6.0), help="width height (in)")
     p.add_argument("--axes", type=float, nargs=4, default=None, help="xmin xmax ymin ymax")
     return p
@@ -160,14 +191,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        ceiling, label = _ceiling(args.ceiling, args.metric, not args.ms_ssim_linear)
         plot_rd(
             args.results_file,
             args.output,
             args.metric,
             title=args.title,
             ms_ssim_db=not args.ms_ssim_linear,
-            ceiling=args.ceiling,
-            ceiling_label=args.ceiling_label,
+            ceiling=ceiling,
+            ceiling_label=args.ceiling_label or label,
             axes=args.axes,
             figsize=tuple(args.figsize),
         )

@@ -32,6 +32,7 @@ __all__ = [
     "load_result",
     "make_result",
     "metric_key",
+    "ms_ssim_to_db",
     "write_json_atomic",
 ]
 
@@ -82,7 +83,7 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
     return path
 
 
-def load_result(path: str | os.PathLike[str]) -> dict[str, Any]:
+def load_result(path: str | os.PathLike[str], *, require_bpp: bool = True) -> dict[str, Any]:
     """Read a result JSON, raising :class:`ResultFileError` naming the file on any problem.
 
     A bare ``results`` dict (no ``name``) is accepted too, as ``compressai.utils.plot`` does; its
@@ -98,7 +99,7 @@ def load_result(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ResultFileError(f"{path}: expected a JSON object with 'results'")
     results = data.get("results", data)
-    if not isinstance(results, dict) or "bpp" not in results:
+    if not isinstance(results, dict) or (require_bpp and "bpp" not in results):
         raise ResultFileError(f"{path}: no 'results' with a 'bpp' list")
     return {
         "name": str(data.get("name", path.name.split(".")[0])),
@@ -110,6 +111,11 @@ def load_result(path: str | os.PathLike[str]) -> dict[str, Any]:
 def metric_key(metric: str) -> str:
     """``"psnr"`` -> ``"psnr-rgb"``, ``"ms-ssim"`` -> ``"ms-ssim-rgb"``; full keys pass through."""
     return f"{metric}-rgb" if metric in {"psnr", "ms-ssim"} else metric
+
+
+def ms_ssim_to_db(value: float) -> float:
+    """MS-SSIM in decibels, ``-10 log10(1 - value)`` (``inf`` for a perfect 1.0)."""
+    return -10.0 * math.log10(1.0 - value) if value < 1.0 else math.inf
 
 
 @dataclass(frozen=True)
@@ -146,5 +152,5 @@ def load_curve(
     except (TypeError, ValueError):
         raise ResultFileError(f"{path}: 'bpp' and {key!r} must hold numbers") from None
     if key.startswith("ms-ssim") and ms_ssim_db:
-        values_f = tuple(-10.0 * math.log10(1.0 - v) if v < 1.0 else math.inf for v in values_f)
+        values_f = tuple(ms_ssim_to_db(v) for v in values_f)
     return RDCurve(name=result["name"], bpp=bpp_f, values=values_f, metric=key)
