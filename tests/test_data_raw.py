@@ -195,3 +195,13 @@ def test_linear_demosaiced_dng_is_refused(tmp_path):
     )
     with pytest.raises(RawReadError, match=r"linear.dng: not a Bayer mosaic"):
         load_pair(path)
+
+
+def test_target_brightness_does_not_depend_on_the_image_maximum(tmp_path):
+    # LibRaw by default rescales to the image's own maximum when it is above 75 % of white.
+    flat = np.full((32, 32), 3400, np.uint16)
+    with_highlight = flat.copy()
+    with_highlight[0, 0] = 4095
+    a = render_srgb(write_dng(tmp_path / "a.dng", flat, white_level=4095), bits=16)
+    b = render_srgb(write_dng(tmp_path / "b.dng", with_highlight, white_level=4095), bits=16)
+    assert torch.allclose(a[:, 8:, 8:], b[:, 8:, 8:], atol=1e-4)

@@ -44,13 +44,17 @@ _SAMPLE = 1 << 16
 
 @dataclass
 class Entry:
-    """One decoded image pair: raw sensor values plus levels, and the target."""
+    """One decoded image: packed raw sensor values plus levels, and (when rendered) its target.
 
-    packed: np.ndarray  # uint16 [4, h, w]
+    Integer values and levels rather than normalised floats: half the size, and normalising on
+    load (:func:`~compressai_isp.data.raw.normalize_packed`) is exact and cheap.
+    """
+
+    packed: np.ndarray  # uint16 [4, h, w], raw sensor values, channels R G1 G2 B
     black: np.ndarray  # float32 [4] (R, G1, G2, B)
     white: np.ndarray  # float32 [4]
-    srgb: np.ndarray  # uint8 or uint16 [3, 2h, 2w]
-    info: dict
+    srgb: np.ndarray | None  # uint8 or uint16 [3, 2h, 2w]; None when not rendered
+    info: dict  # JSON-friendly metadata (cfa, crop, raw_size, make, model, ...)
 
 
 def file_fingerprint(path: str | os.PathLike[str]) -> str:
@@ -142,6 +146,8 @@ class PairCache:
             return None
 
     def _write(self, name: str, entry: Entry) -> None:
+        if entry.srgb is None:
+            raise ValueError("only entries with a target can be cached")
         for suffix, array in ((".raw.npy", entry.packed), (".srgb.npy", entry.srgb)):
             with atomic_open(self.root / f"{name}{suffix}") as f:
                 np.save(f, np.ascontiguousarray(array))

@@ -281,8 +281,7 @@ class RawFolder(PairDataset):
         )
 
     def _build(self, item: Path) -> Entry:
-        d = _decode(item, self.bits)
-        return Entry(packed=d.packed, black=d.black, white=d.white, srgb=d.srgb, info=d.info)
+        return _decode(item, self.bits)
 
 
 def _camera_matches(path: Path, camera: str) -> bool:
@@ -399,7 +398,8 @@ class PairedFolder(PairDataset):
                 f"visible area of {d.info['raw_size'][0]}x{d.info['raw_size'][1]} "
                 f"(Bayer crop {h}x{w}); rotated or resized targets cannot be aligned",
             )
-        return Entry(packed=d.packed, black=d.black, white=d.white, srgb=target, info=d.info)
+        d.srgb = target
+        return d
 
 
 class SyntheticRawFolder(PairDataset):

@@ -7,8 +7,9 @@ and packed 2×2 into four channels R, G1, G2, B.
 
 **Ground truth** (the paper renders it "using the LibRaw library"): one fixed recipe,
 :data:`RENDER_RECIPE` — AHD demosaicing, the camera's as-shot white balance, no automatic
-brightening, LibRaw's default BT.709 gamma (2.222, 4.5), sRGB primaries, highlights clipped, no
-orientation flip, full resolution — so geometry matches the sensor. The rendered image is cropped
+brightening, the file's nominal white level (no per-image adjustment), LibRaw's default BT.709
+gamma (2.222, 4.5), sRGB primaries, highlights clipped, no orientation flip, full resolution —
+so geometry matches the sensor. The rendered image is cropped
 exactly like the RAW, so ``srgb[:, 2i:2i+2, 2j:2j+2]`` is the image of packed pixel ``(i, j)``.
 
 Refused with :class:`RawReadError` (the message names the file): non-Bayer sensors (X-Trans,
@@ -28,6 +29,7 @@ import rawpy
 import torch
 
 from .bayer import cfa_crop, pack_bayer
+from .cache import Entry
 from .metadata import camera_make_model
 
 __all__ = [
@@ -56,9 +58,12 @@ RENDER_RECIPE: dict = {
     "four_color_rgb": False,
     "fbdd_noise_reduction": rawpy.FBDDNoiseReductionMode.Off,
     "median_filter_passes": 0,
+    # LibRaw otherwise lowers the white level to the image's own maximum when that exceeds 75 %
+    # of it: an image-dependent brightening that would also break the match with read_raw.
+    "adjust_maximum_thr": 0.0,
 }
 #: Bumped whenever :data:`RENDER_RECIPE` or the packing changes; part of every cache key.
-RECIPE_VERSION = "libraw-ahd-camwb-bt709-srgb-v1"
+RECIPE_VERSION = "libraw-ahd-camwb-bt709-srgb-fixedwhite-v1"
 
 
 class RawReadError(ValueError):
@@ -98,17 +103,6 @@ class RawImage:
     camera_wb: tuple[float, float, float, float]
     orientation: int
     path: Path
-
-
-@dataclass
-class _Decoded:
-    """Integer packed data plus levels: what the cache stores (normalising is exact and cheap)."""
-
-    packed: np.ndarray  # uint16 [4, h, w], raw sensor values
-    black: np.ndarray  # float32 [4], R G1 G2 B
-    white: np.ndarray  # float32 [4]
-    info: dict  # JSON-friendly metadata (cfa, crop, raw_size, make, model, camera_wb, orientation)
-    srgb: np.ndarray | None = None  # uint8/uint16 [3, 2h, 2w] when rendered
 
 
 def normalize_packed(packed: np.ndarray, black: np.ndarray, white: np.ndarray) -> torch.Tensor:
@@ -207,7 +201,7 @@ def _check_geometry(raw: rawpy.RawPy, path: Path) -> None:
         )
 
 
-def _decode(path: str | os.PathLike[str], render_bits: int | None) -> _Decoded:
+def _decode(path: str | os.PathLike[str], render_bits: int | None) -> Entry:
     path = Path(path)
     if render_bits not in (None, 8, 16):
         raise ValueError(f"bits must be 8 or 16; got {render_bits}")
@@ -259,10 +253,10 @@ def _decode(path: str | os.PathLike[str], render_bits: int | None) -> _Decoded:
                     "cannot align RAW and sRGB",
                 )
             srgb = np.ascontiguousarray(rgb[top : top + h, left : left + w].transpose(2, 0, 1))
-    return _Decoded(packed=packed, black=black, white=white, info=info, srgb=srgb)
+    return Entry(packed=packed, black=black, white=white, srgb=srgb, info=info)
 
 
-def _to_raw_image(d: _Decoded, path: Path) -> RawImage:
+def _to_raw_image(d: Entry, path: Path) -> RawImage:
     i = d.info
     return RawImage(
         packed=normalize_packed(d.packed, d.black, d.white),
