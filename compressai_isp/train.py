@@ -280,6 +280,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     h, w = args.patch_size
     if h <= 0 or w <= 0 or h % 2 or w % 2:
         raise TrainingError(f"--patch-size must be positive and even, got {h} {w}")
+    if args.amp != "off" and not args.cuda:
+        raise TrainingError(f"--amp {args.amp} needs --cuda (mixed precision is CUDA-only)")
+    teacher_enc = _teacher(args, "enc", args.kd_alpha_enc)
+    teacher_dec = _teacher(args, "dec", args.kd_alpha_dec)
     save = args.save or f"runs/{args.arch}" + (f"-q{args.quality}" if args.quality else "")
     if args.cache_dir is None:
         cache_dir: Path | None = default_cache_dir()
@@ -302,8 +306,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         init=args.init,
         isp_init=args.isp_init,
         comp_init=args.comp_init,
-        teacher_enc=_teacher(args, "enc", args.kd_alpha_enc),
-        teacher_dec=_teacher(args, "dec", args.kd_alpha_dec),
+        teacher_enc=teacher_enc,
+        teacher_dec=teacher_dec,
         kd_gamma=args.kd_gamma,
         kd_unit=args.kd_unit,
         kd_attention=args.kd_attention,
