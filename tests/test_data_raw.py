@@ -44,6 +44,7 @@ def test_levels_are_normalised_per_channel(tmp_path, cfa):
     assert raw.cfa == cfa
     assert raw.black_level == tuple(float(b) for b in blacks)
     assert raw.white_level == (float(white),) * 4
+    assert raw.camera_wb == (1.0, 1.0, 1.0, 1.0)  # AsShotNeutral (1, 1, 1)
     assert raw.packed.dtype == torch.float32
     assert tuple(raw.packed.shape) == (4, 12, 12)
     assert torch.allclose(raw.packed, torch.full_like(raw.packed, 0.5), atol=1e-3)

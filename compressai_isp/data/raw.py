@@ -229,6 +229,8 @@ def _decode(path: str | os.PathLike[str], render_bits: int | None) -> Entry:
                 path, f"white level {raw.white_level} is not above black {black.tolist()}"
             )
         wb = np.asarray(raw.camera_whitebalance, dtype=np.float64)
+        if wb[3] == 0:  # LibRaw leaves the second green at 0 when the file gives one green
+            wb[3] = wb[1]
         make, model = camera_make_model(path)
         info = {
             "cfa": cfa,
