@@ -181,6 +181,15 @@ def test_read_bitstream_names_missing_files_and_directories(tmp_path) -> None:
         read_bitstream(tmp_path / "nope.rbit")
     with pytest.raises(BitstreamError, match="is a directory"):
         read_bitstream(tmp_path)
+    with pytest.raises(BitstreamError, match="null: not a regular file"):
+        read_bitstream("/dev/null")
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"GIF89a" + bytes(1 << 20))
+    with pytest.raises(BitstreamError, match="big.bin: not an .rbit stream"):
+        read_bitstream(big)
+    good = tmp_path / "good.rbit"
+    good.write_bytes(make_stream())
+    assert read_bitstream(good).strings == STRINGS
 
 
 def test_fingerprint_depends_on_weights_not_on_derived_cdf_tables() -> None:

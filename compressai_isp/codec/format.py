@@ -404,12 +404,23 @@ def unpack(data: bytes, source: str = "<stream>") -> Bitstream:
 
 
 def read_bitstream(path: str | os.PathLike[str]) -> Bitstream:
-    """Read and validate a ``.rbit`` file (see :func:`unpack`)."""
+    """Read and validate a ``.rbit`` file (see :func:`unpack`).
+
+    Only regular files are read, and a file that does not start with the signature is refused
+    after its first 8 bytes, so pointing the reader at a device, a pipe or a huge foreign file
+    neither blocks nor reads it all.
+    """
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise BitstreamError(f"{path}: is a directory, not an .rbit file") from None
+        if path.is_dir():
+            raise BitstreamError(f"{path}: is a directory, not an .rbit file")
+        if path.exists() and not path.is_file():
+            raise BitstreamError(f"{path}: not a regular file")
+        with path.open("rb") as f:
+            head = f.read(len(MAGIC))
+            if head != MAGIC:
+                unpack(head, str(path))  # raises the empty / truncated / wrong-magic error
+            data = head + f.read()
     except OSError as err:
         raise BitstreamError(f"{path}: cannot read: {err.strerror or err}") from None
     return unpack(data, str(path))
