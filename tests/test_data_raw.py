@@ -206,3 +206,33 @@ def test_target_brightness_does_not_depend_on_the_image_maximum(tmp_path):
     a = render_srgb(write_dng(tmp_path / "a.dng", flat, white_level=4095), bits=16)
     b = render_srgb(write_dng(tmp_path / "b.dng", with_highlight, white_level=4095), bits=16)
     assert torch.allclose(a[:, 8:, 8:], b[:, 8:, 8:], atol=1e-4)
+
+
+def _non_square_dng(path: Path) -> Path:
+    tags = [
+        dng._entry(33421, dng._SHORT, [2, 2]),
+        dng._entry(33422, dng._BYTE, [0, 1, 1, 2]),
+        dng._entry(50710, dng._BYTE, [0, 1, 2]),
+        dng._entry(50711, dng._SHORT, [1]),
+        dng._entry(50718, dng._RATIONAL, [1.5, 1.0]),  # DefaultScale: pixels 1.5x wide
+    ]
+    data = np.full((36, 40), 500, np.uint16)
+    return dng._write_raw_ifd(path, data, tags, 4095, dng.XYZ_TO_LINEAR_SRGB, [1, 1, 1], "x", "y")
+
+
+def test_non_square_pixels_are_refused(tmp_path):
+    path = _non_square_dng(tmp_path / "wide.dng")
+    with pytest.raises(RawReadError, match=r"wide.dng: non-square sensor pixels \(aspect 1.5000\)"):
+        read_raw(path)
+
+
+def test_render_of_another_size_than_the_sensor_is_refused(tmp_path, monkeypatch):
+    # Last line of defence for layouts the metadata checks miss (e.g. rotated sensors).
+    import compressai_isp.data.raw as raw_module
+
+    monkeypatch.setattr(raw_module, "_check_geometry", lambda raw, path: None)
+    path = _non_square_dng(tmp_path / "wide.dng")
+    with pytest.raises(
+        RawReadError, match=r"renders it at 36x60 but the visible sensor area is 36x40"
+    ):
+        load_pair(path)
