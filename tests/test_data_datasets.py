@@ -10,10 +10,13 @@ import imagecodecs
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.utils.data import ConcatDataset, DataLoader
 
 from compressai_isp.data import (
     BAYER_PATTERNS,
+    PairDataset,
     PairedFolder,
     RawFolder,
     RawReadError,
@@ -27,6 +30,7 @@ from compressai_isp.data import (
     split_files,
     write_dng,
 )
+from compressai_isp.data.cache import Entry
 
 
 def _identity_pair(folder: Path, name: str, cfa: str, height: int, width: int, seed: int) -> None:
@@ -83,6 +87,38 @@ def test_augmented_patches_keep_raw_and_target_consistent_for_every_cfa(tmp_path
     for _ in range(40):
         raw, srgb = ds[0]
         assert tuple(raw.shape) == (4, 4, 6) and tuple(srgb.shape) == (3, 8, 12)
+        assert np.array_equal(_as_int(raw), pack_bayer(mosaic(_as_int(srgb))))
+
+
+class _InMemory(PairDataset):
+    """A PairDataset subclass over one in-memory identity pair (RAW = target through the CFA)."""
+
+    def __init__(self, target: np.ndarray, **kwargs) -> None:
+        self.target = target
+        super().__init__(["mem"], **kwargs)
+
+    def _build(self, item) -> Entry:
+        packed = pack_bayer(mosaic(self.target))
+        return Entry(
+            packed, np.zeros(4, np.float32), np.full(4, 65535.0, np.float32), self.target, {}
+        )
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    half=st.tuples(st.integers(1, 12), st.integers(1, 12)),
+    patch_half=st.tuples(st.integers(1, 12), st.integers(1, 12)),
+    seed=st.integers(0, 2**16),
+)
+def test_any_patch_shape_of_any_image_keeps_the_pair_consistent(half, patch_half, seed):
+    height, width = 2 * half[0], 2 * half[1]
+    ph, pw = 2 * min(patch_half[0], half[0]), 2 * min(patch_half[1], half[1])
+    target = np.random.default_rng(seed).integers(0, 65536, (3, height, width), dtype=np.uint16)
+    ds = _InMemory(target, patch_size=(ph, pw))
+    torch.manual_seed(seed)
+    for _ in range(4):
+        raw, srgb = ds[0]
+        assert tuple(srgb.shape) == (3, ph, pw) and tuple(raw.shape) == (4, ph // 2, pw // 2)
         assert np.array_equal(_as_int(raw), pack_bayer(mosaic(_as_int(srgb))))
 
 
