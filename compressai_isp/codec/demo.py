@@ -51,7 +51,7 @@ class DemoResult:
             f"rate            {self.bpp:.4f} bpp over {self.num_pixels:,} sRGB pixels "
             "(whole file: header and CRC included)",
             f"quality         PSNR {self.psnr:.2f} dB, MS-SSIM {self.ms_ssim:.4f} "
-            "against the LibRaw render",
+            "against the LibRaw render (8-bit)",
             f"times           encode {self.encode_s:.2f} s, decode {self.decode_s:.2f} s "
             f"({torch.get_num_threads()} CPU threads)",
             f"decoded image   {self.png_path}",
@@ -98,7 +98,7 @@ def run_demo(cm, output_dir: str | os.PathLike[str], raw_path: Path | None = Non
     from compressai_isp.codec.format import read_bitstream
     from compressai_isp.data import read_raw, render_srgb, sample_raw_path
     from compressai_isp.data._atomic import atomic_open
-    from compressai_isp.metrics import bpp_from_strings, ms_ssim, psnr
+    from compressai_isp.metrics import bpp_from_strings, compute_metrics
 
     raw_path = Path(raw_path) if raw_path is not None else sample_raw_path()
     out = Path(output_dir)
@@ -125,8 +125,9 @@ def run_demo(cm, output_dir: str | os.PathLike[str], raw_path: Path | None = Non
     reference = render_srgb(raw_path)
     num_pixels = decoded.shape[-2] * decoded.shape[-1]
     bpp = bpp_from_strings(data, num_pixels)
-    score = float(psnr(decoded[None], reference[None]))
-    similarity = float(ms_ssim(decoded[None], reference[None]))
+    # 8-bit PSNR / MS-SSIM, exactly as evaluation and the zoo's model cards report them.
+    scores = compute_metrics(reference[None], decoded[None])
+    score, similarity = scores["psnr-rgb"], scores["ms-ssim-rgb"]
     title = (
         f"{raw_path.name}: {bpp:.3f} bpp, PSNR {score:.2f} dB vs LibRaw ({cm.arch} q{cm.quality})"
     )
