@@ -60,6 +60,7 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 # Orientation codes are LibRaw's ``sizes.flip``: 0 none, 3 rotate 180, 5 rotate 90 CCW,
 # 6 rotate 90 CW (the only values LibRaw reports for Bayer cameras).
 ORIENTATIONS = (0, 3, 5, 6)
+_ORIENTATION_NAMES = {0: "none", 3: "rotate 180", 5: "rotate 90 CCW", 6: "rotate 90 CW"}
 
 _FIXED = struct.Struct("<8sHIQ")  # magic, version, header length, total length
 _CRC = struct.Struct("<I")
@@ -202,7 +203,7 @@ class Header:
             "padding_packed": f"bottom {g.pad_bottom}, right {g.pad_right}",
             "output_size": f"{g.crop_height}x{g.crop_width}"
             + (" (rotated on decode)" if g.orientation in (5, 6) else ""),
-            "orientation": g.orientation,
+            "orientation": f"{g.orientation} ({_ORIENTATION_NAMES[g.orientation]})",
             "latent_shape": "x".join(str(s) for s in self.latent_shape),
             "stream_lengths": [list(group) for group in self.stream_lengths],
             "payload_bytes": self.payload_bytes,
