@@ -136,6 +136,7 @@ class PairDataset(Dataset):
         name: str = "dataset",
     ) -> None:
         self.patch = _patch_hw(patch_size)
+        self.name = name
         self.full_image = full_image
         self.augment = augment and not full_image
         self.cache = PairCache(cache_dir) if cache_dir is not None else None
@@ -156,6 +157,11 @@ class PairDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def __repr__(self) -> str:
+        mode = "full images" if self.full_image else f"patches {self.patch[0]}x{self.patch[1]}"
+        cache = f", cache {self.cache.root}" if self.cache is not None else ""
+        return f"{type(self).__name__}({self.name}: {len(self)} items, {mode}{cache})"
 
     def sources(self, item) -> list[Path]:
         """The files an item is built from (fingerprinted by the cache)."""
