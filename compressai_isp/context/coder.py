@@ -19,10 +19,11 @@ are selected and the decoded symbols differ, which would otherwise silently give
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -229,8 +230,33 @@ def _use_cuda_graphs() -> bool:
 Stage = tuple[str, Callable[[Any], None]]
 
 
+@contextlib.contextmanager
+def _step_threads(device: torch.device) -> Iterator[None]:
+    """Run the CPU step loop with ``COMPRESSAI_ISP_CONTEXT_THREADS`` intra-op threads (1).
+
+    A step's products have a few dozen rows: splitting them across threads gains little, and on
+    a loaded machine every parallel region waits for a descheduled thread (measured 15x slower
+    with 2 threads on a busy 2-core runner). Results do not depend on the thread count.
+    """
+    threads = int(os.environ.get("COMPRESSAI_ISP_CONTEXT_THREADS", "1"))
+    before = torch.get_num_threads()
+    if device.type != "cpu" or threads <= 0 or threads == before:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _drive(job: _Latent, layout: _Layout, stages: list[Stage]) -> None:
     """Run ``stages`` for every step; fixed-shape layouts index steps through a device tensor."""
+    with _step_threads(job.device):
+        _drive_steps(job, layout, stages)
+
+
+def _drive_steps(job: _Latent, layout: _Layout, stages: list[Stage]) -> None:
     if layout.step_rows is None:
         for t in range(len(layout.valid)):
             for _, fn in stages:
