@@ -774,9 +774,12 @@ class Trainer:
                 ):
                     self.save()
             batches.close()
-            if cfg.val_every and self.step % cfg.val_every != 0:
+            # A signal (e.g. a scheduler's pre-emption SIGTERM) means leave now: the checkpoint
+            # is written; the final validation and export wait for the resumed run.
+            interrupted = self._stop_signal is not None
+            if cfg.val_every and self.step % cfg.val_every != 0 and not interrupted:
                 self._validate_and_log(csv_log, tb, bar)
-            if cfg.export:
+            if cfg.export and not interrupted:
                 exported = self.export()
                 if exported is not None and main:
                     print(f"exported {exported}")

@@ -1,0 +1,343 @@
+"""Training engine and CLI (compressai_isp.train / compressai_isp.training)."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from compressai_isp import train as train_cli
+from compressai_isp import zoo
+from compressai_isp.distill import GAMMA
+from compressai_isp.training.checkpoint import (
+    BEST_NAME,
+    CHECKPOINT_NAME,
+    MODEL_NAME,
+    load_checkpoint,
+)
+from compressai_isp.training.loop import TeacherConfig, TrainConfig, Trainer, TrainingError
+from compressai_isp.training.sampling import ResumableSampler, SeededDataset
+from compressai_isp.training.tasks import TASKS, rd_loss
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_RBN = {"N": 8, "M": 8, "N_hyper": 8, "decoder_width": 4}
+TINY_RBN_ARG = "N=8,M=8,N_hyper=8,decoder_width=4"
+PATCH = 128  # RBN needs packed-RAW sides that are multiples of 64
+
+
+class Pairs(Dataset):
+    """Smooth random scenes with a fixed toy "ISP" (RAW -> sRGB is learnable), random crops."""
+
+    def __init__(self, n: int, size: int = PATCH, bad: bool = False) -> None:
+        self.n, self.size, self.bad = n, size, bad
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(i)
+        base = torch.rand(3, 8, 8, generator=g)
+        scene = torch.nn.functional.interpolate(base[None], size=self.size + 16, mode="bilinear")[0]
+        y, x = (int(v) for v in torch.randint(0, 8, (2,)) * 2)  # global RNG: the random crop
+        srgb = scene[:, y : y + self.size, x : x + self.size].contiguous()
+        lin = srgb**2.2
+        raw = torch.stack(
+            [lin[0, ::2, ::2], lin[1, ::2, 1::2], lin[1, 1::2, ::2], lin[2, 1::2, 1::2]]
+        )
+        if self.bad:
+            raw = raw * float("nan")
+        return raw, srgb
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: tiny convolutions only lose time to threading on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def config(tmp_path: Path, **kw) -> TrainConfig:
+    base = dict(
+        arch="rbn",
+        quality=3,
+        model_kwargs=dict(TINY_RBN),
+        learning_rate=1e-3,
+        lr_decay_step=1000,
+        batch_size=2,
+        patch_size=(PATCH, PATCH),
+        save=str(tmp_path / "run"),
+        checkpoint_every=0,
+        val_every=0,
+        log_every=1,
+        print_every=1000,
+        progress=False,
+        tensorboard=False,
+        export=False,
+        train_sets=[Pairs(4)],
+        seed=3,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def read_log(run: Path, split: str = "train") -> list[dict[str, str]]:
+    with (run / "log.csv").open(newline="") as f:
+        return [r for r in csv.DictReader(f) if r["split"] == split]
+
+
+# -- loss and bookkeeping ---------------------------------------------------------------------
+
+
+def test_rate_is_counted_over_srgb_output_pixels() -> None:
+    raw, srgb = torch.rand(2, 4, 8, 8), torch.rand(2, 3, 16, 16)
+    lik = {"y": torch.full((2, 5, 1, 1), 0.5), "z": torch.full((2, 3, 1, 1), 0.25)}
+    bits = 2 * 5 * 1 + 2 * 3 * 2
+    out = {"x_hat": srgb.clone(), "likelihoods": lik}
+    terms = rd_loss(out, raw, srgb, TASKS["rbn"], 0.01, "raw")
+    assert terms["bpp"].item() == pytest.approx(bits / (2 * 16 * 16))  # not / (2 * 8 * 8)
+    assert terms["loss"].item() == pytest.approx(terms["bpp"].item())  # perfect reconstruction
+    # The compression teacher reproduces the packed RAW; its rate is per corresponding sRGB pixel.
+    out_raw = {"x_hat": raw + 0.1, "likelihoods": lik}
+    t = rd_loss(out_raw, raw, raw, TASKS["raw-comp-teacher"], 0.01, "raw")
+    assert t["bpp"].item() == pytest.approx(bits / (4 * 2 * 8 * 8))
+    assert t["loss"].item() == pytest.approx(t["bpp"].item() + 0.01 * 255**2 * 0.01, rel=1e-5)
+    # Distortion-only tasks minimise the MSE alone.
+    d = rd_loss(out, srgb, srgb * 0.5, TASKS["isp-teacher"], 0.01, "srgb")
+    assert d["loss"].item() == pytest.approx(d["mse"].item())
+    with pytest.raises(ValueError, match="does not match the target"):
+        rd_loss(out, raw, raw, TASKS["rbn"], 0.01, "raw")
+
+
+def test_sampler_is_resumable_sharded_and_seeded() -> None:
+    s = ResumableSampler(10, seed=5)
+    s.set_epoch(2)
+    full = list(s)
+    s.set_epoch(2, start=4)
+    assert list(s) == full[4:]
+    assert sorted(i for i, _ in full) == list(range(10))
+    s.set_epoch(3)
+    assert [i for i, _ in s] != [i for i, _ in full]
+    shards = []
+    for rank in range(3):
+        r = ResumableSampler(10, seed=5, rank=rank, world_size=3)
+        r.set_epoch(2)
+        shards.append(list(r))
+    assert {i for sh in shards for i, _ in sh} == set(range(10)) and len(shards[0]) == 4
+    # The sample's content depends on its seed only, and the caller's RNG is left alone.
+    ds = SeededDataset(Pairs(3))
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    a, b = ds[(1, 77)], ds[(1, 77)]
+    assert torch.equal(a[1], b[1]) and torch.equal(torch.get_rng_state(), state)
+    assert not torch.equal(ds[(1, 78)][1], a[1])
+
+
+def test_cli_parsers() -> None:
+    assert train_cli.parse_kwargs("N=64,M=96, decoder_width=16") == {
+        "N": 64,
+        "M": 96,
+        "decoder_width": 16,
+    }
+    assert train_cli.parse_duration("1h30m") == 5400
+    assert train_cli.parse_duration("90") == 90
+    args = train_cli.parse_args(["--arch", "rbn", "-d", "x", "--lambda", "0.1", "-lr", "1e-4"])
+    assert (args.arch, args.lmbda, args.learning_rate, args.batch_size) == ("rbn", 0.1, 1e-4, 8)
+    assert tuple(args.patch_size) == (256, 256) and args.clip_max_norm == 1.0
+
+
+# -- training --------------------------------------------------------------------------------
+
+
+def test_a_few_dozen_steps_lower_the_loss(tmp_path: Path) -> None:
+    cfg = config(tmp_path, max_steps=30, learning_rate=3e-3)
+    assert Trainer(cfg).fit() == 0
+    losses = [float(r["loss"]) for r in read_log(tmp_path / "run")]
+    assert len(losses) == 30
+    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+    ckpt = load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)
+    assert ckpt["step"] == 30 and ckpt["arch"] == "rbn" and ckpt["lmbda"] == zoo.lambdas["rbn"][3]
+
+
+def test_validation_best_checkpoint_and_export(tmp_path: Path) -> None:
+    cfg = config(
+        tmp_path, max_steps=4, val_every=2, val_sets=[Pairs(1)], val_patches=2, export=True
+    )
+    assert Trainer(cfg).fit() == 0
+    val = read_log(tmp_path / "run", "val")
+    assert [int(r["step"]) for r in val] == [2, 4]
+    best = load_checkpoint(tmp_path / "run" / BEST_NAME)
+    assert best["best_loss"] == pytest.approx(min(float(r["loss"]) for r in val))
+    exported = torch.load(tmp_path / "run" / MODEL_NAME, weights_only=True)
+    model = zoo.rbn(3, **exported["config"])
+    model.load_state_dict(exported["state_dict"])  # CDF tables filled by update(): codec-ready
+
+
+def _teacher_files(tmp_path: Path) -> tuple[str, str]:
+    enc = zoo.raw_comp_teacher(3, N=8, K=12, N_hyper=8)
+    dec = zoo.isp_teacher(3, N=8, M=8, N_hyper=8, decoder_width=4)
+    paths = tmp_path / "enc.pth", tmp_path / "dec.pth"
+    torch.save(enc.state_dict(), paths[0])
+    torch.save({"state_dict": dec.state_dict()}, paths[1])
+    return str(paths[0]), str(paths[1])
+
+
+def test_distillation_terms_follow_eq3_and_leave_no_hooks(tmp_path: Path) -> None:
+    enc, dec = _teacher_files(tmp_path)
+    gamma = 0.9
+    cfg = config(
+        tmp_path,
+        max_steps=3,
+        teacher_enc=TeacherConfig("raw-comp-teacher", enc, 1e6),
+        teacher_dec=TeacherConfig("isp-teacher", dec, 1e5),
+        kd_gamma=gamma,
+        kd_unit="step",
+    )
+    trainer = Trainer(cfg)
+    enc_pairs = trainer.distiller.teachers[0]._pairs
+    assert [s for s, _ in enc_pairs] == ["g_a.0", "g_a.2", "g_a.4", "g_a.6"]
+    dec_pairs = [s for s, _ in trainer.distiller.teachers[1]._pairs]
+    assert "g_s.middle.conv_out" in dec_pairs and "g_s.tail.conv_out" in dec_pairs
+    assert not any(".gate." in s for s in dec_pairs)  # 1x1 channel-attention outputs skipped
+    assert trainer.fit() == 0
+    rows = read_log(tmp_path / "run")
+    for k, row in enumerate(rows):  # k = steps completed before this one
+        assert float(row["alpha/enc"]) == pytest.approx(1e6 * gamma ** (k**2))
+        assert float(row["alpha/dec"]) == pytest.approx(1e5 * gamma ** (k**2))
+        enc_terms = sum(float(row[f"kd/enc/{s}"]) for s, _ in enc_pairs)
+        assert float(row["kd/enc"]) == pytest.approx(float(row["alpha/enc"]) * enc_terms, rel=1e-4)
+        assert float(row["kd"]) > 0
+        assert float(row["loss"]) == pytest.approx(
+            float(row["bpp"])
+            + zoo.lambdas["rbn"][3] * 255**2 * float(row["mse"])
+            + float(row["kd"]),
+            rel=1e-4,
+        )
+    # After training the student carries no hook: distillation costs nothing at inference.
+    assert all(not m._forward_hooks for m in trainer.model.modules())
+    assert GAMMA == 0.99999  # the CLI default
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
+    ref = config(tmp_path / "a", max_steps=5)
+    Trainer(ref).fit()
+    first = config(tmp_path / "b", max_steps=2)
+    Trainer(first).fit()
+    again = config(tmp_path / "b", max_steps=5)  # same --save: resumes at step 2
+    Trainer(again).fit()
+    a, b = read_log(tmp_path / "a" / "run"), read_log(tmp_path / "b" / "run")
+    assert [r["step"] for r in b] == ["1", "2", "3", "4", "5"]
+    assert [r["loss"] for r in a] == [r["loss"] for r in b]  # bit-identical, not approximately
+
+
+def test_nan_loss_stops_with_a_checkpoint_to_resume_from(tmp_path: Path, capsys) -> None:
+    cfg = config(tmp_path, max_steps=3, train_sets=[Pairs(4, bad=True)])
+    with pytest.raises(RuntimeError, match=r"loss is nan at step 1 .*--checkpoint"):
+        Trainer(cfg).fit()
+    ckpt = load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)
+    assert ckpt["step"] == 0
+
+
+def test_configuration_errors_are_one_line(tmp_path: Path, capsys) -> None:
+    with pytest.raises(TrainingError, match="give --lambda or --quality"):
+        Trainer(config(tmp_path, quality=None, max_steps=1))
+    with pytest.raises(TrainingError, match="fewer than --batch-size"):
+        Trainer(config(tmp_path, batch_size=8, max_steps=1))
+    with pytest.raises(TrainingError, match="--model-kwargs"):
+        Trainer(config(tmp_path, model_kwargs={"width": 3}, max_steps=1))
+    rc = train_cli.main(["-m", "rbn", "-q", "1", "-d", str(tmp_path / "missing")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "missing does not exist" in err and len(err.splitlines()) == 1
+    rc = train_cli.main(["-d", str(tmp_path), "--teacher-enc", "raw-comp-teacher"])
+    assert rc == 2 and "--teacher-enc-checkpoint" in capsys.readouterr().err
+    rc = train_cli.main(["-d", str(tmp_path), "--amp", "bf16"])
+    assert rc == 2 and "--amp bf16 needs --cuda" in capsys.readouterr().err
+
+
+# -- the real CLI: kill -9 and resume, torchrun with two gloo processes ---------------------
+
+
+def _png_folder(root: Path, n: int = 4, size: int = 160) -> Path:
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        small = rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((size, size), Image.BILINEAR).save(root / f"img{i}.png")
+    return root
+
+
+def _cli(tmp_path: Path, data: Path, save: Path, *extra: str) -> list[str]:
+    return [
+        "-m", "rbn", "-q", "2", "--model-kwargs", TINY_RBN_ARG,
+        "-d", f"synthetic:{data}", "--patch-size", str(PATCH), str(PATCH),
+        "--batch-size", "2", "-lr", "1e-3", "--lr-decay-step", "1000", "--seed", "11", "-n", "0",
+        "--threads", "1", "--cache-dir", str(tmp_path / "cache"),
+        "--log-every", "1", "--no-progress", "--no-tensorboard", "--no-export",
+        "--save", str(save), *extra,
+    ]  # fmt: skip
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_continues_exactly(tmp_path: Path) -> None:
+    data = _png_folder(tmp_path / "png")
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "compressai_isp.train",
+         *_cli(tmp_path, data, killed, "--max-steps", "1000", "--checkpoint-every", "2")],
+        env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    ckpt = killed / CHECKPOINT_NAME
+    while time.monotonic() < deadline and proc.poll() is None:
+        if ckpt.is_file() and load_checkpoint(ckpt)["step"] >= 2:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    k = load_checkpoint(ckpt)["step"]
+    assert k >= 2 and not list(killed.glob(".*.tmp"))  # no torn temp file left behind
+
+    # Rerunning the same command resumes from the checkpoint ...
+    assert train_cli.main(_cli(tmp_path, data, killed, "--max-steps", str(k + 1))) == 0
+    resumed = read_log(killed)
+    assert [int(r["step"]) for r in resumed] == list(range(1, k + 2))  # rows past k dropped
+    # ... and step k+1 has exactly the loss of an uninterrupted run.
+    ref = tmp_path / "ref"
+    assert train_cli.main(_cli(tmp_path, data, ref, "--max-steps", str(k + 1))) == 0
+    assert read_log(ref)[k]["loss"] == resumed[k]["loss"]
+
+
+@pytest.mark.slow
+def test_ddp_with_two_gloo_processes(tmp_path: Path) -> None:
+    data = _png_folder(tmp_path / "png", n=4)
+    save = tmp_path / "ddp"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "compressai_isp.train",
+        *_cli(tmp_path, data, save, "--max-steps", "2", "--batch-size", "1"),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    ckpt = load_checkpoint(save / CHECKPOINT_NAME)
+    assert ckpt["step"] == 2 and ckpt["world_size"] == 2 and len(ckpt["rng"]) == 2
+    assert "x 2 process(es)" in done.stdout
+    assert all(math.isfinite(float(r["loss"])) for r in read_log(save))
