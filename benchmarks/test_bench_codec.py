@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from compressai_isp import zoo
-from compressai_isp.codec.engine import _wrap, decode_bitstream, encode_raw
+from compressai_isp.codec.engine import codec_model, decode_bitstream, encode_raw
 from compressai_isp.codec.format import unpack
 from compressai_isp.data import read_raw, sample_raw_path
 from compressai_isp.models import pad_to_multiple
@@ -27,7 +27,7 @@ RESULTS: dict[str, float] = {}
 @pytest.fixture(scope="module")
 def setup():
     torch.manual_seed(0)
-    cm = _wrap(zoo.rbn(6, N=64, M=64, N_hyper=64, decoder_width=16), "rbn", 6, "mse", "bench")
+    cm = codec_model(zoo.rbn(6, N=64, M=64, N_hyper=64, decoder_width=16), "rbn", 6, "mse", "bench")
     raw = read_raw(sample_raw_path())
     x = pad_to_multiple(raw.packed[None], cm.model.downsampling_factor)
     with torch.no_grad():

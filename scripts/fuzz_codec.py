@@ -78,13 +78,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from compressai_isp import zoo
-    from compressai_isp.codec.engine import _wrap, decode_bitstream, encode_file, model_for_stream
+    from compressai_isp.codec.engine import (
+        codec_model,
+        decode_bitstream,
+        encode_file,
+        model_for_stream,
+    )
     from compressai_isp.codec.format import BitstreamError, unpack
     from compressai_isp.data import write_dng
 
     faulthandler.enable()
     torch.manual_seed(args.seed)
-    codec = _wrap(zoo.rbn(1, N=8, M=8, N_hyper=8, decoder_width=4), "rbn", 1, "mse", "fuzz")
+    codec = codec_model(zoo.rbn(1, N=8, M=8, N_hyper=8, decoder_width=4), "rbn", 1, "mse", "fuzz")
     with tempfile.TemporaryDirectory() as tmp:
         mosaic = np.random.default_rng(args.seed).integers(0, 4095, (37, 45)).astype(np.uint16)
         photo = write_dng(Path(tmp) / "fuzz.dng", mosaic, cfa="GBRG", white_level=4095)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from compressai_isp import zoo
 from compressai_isp.codec.engine import (
     CodecModel,
-    _wrap,
+    codec_model,
     decode_bitstream,
     encode_file,
     model_for_stream,
@@ -35,7 +35,7 @@ TINY = dict(N=8, M=8, N_hyper=8, decoder_width=4)
 
 def tiny_codec(seed: int = 0) -> CodecModel:
     torch.manual_seed(seed)
-    return _wrap(zoo.rbn(1, **TINY), "rbn", 1, "mse", f"tiny seed {seed}")
+    return codec_model(zoo.rbn(1, **TINY), "rbn", 1, "mse", f"tiny seed {seed}")
 
 
 @pytest.fixture(scope="module")

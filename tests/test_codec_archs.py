@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from compressai_isp import zoo
-from compressai_isp.codec.engine import _wrap, decode_bitstream, encode_file, model_for_stream
+from compressai_isp.codec.engine import codec_model, decode_bitstream, encode_file, model_for_stream
 from compressai_isp.codec.format import unpack
 from compressai_isp.data import write_dng
 
@@ -22,7 +22,7 @@ def test_other_raw_codecs_round_trip(tmp_path: Path, arch: str, widths: dict) ->
     mosaic = np.random.default_rng(0).integers(0, 4000, (37, 53)).astype(np.uint16)
     photo = write_dng(tmp_path / "p.dng", mosaic, cfa="BGGR", white_level=4095)
     torch.manual_seed(0)
-    cm = _wrap(zoo.image_models[arch](2, **widths), arch, 2, "mse", "tiny")
+    cm = codec_model(zoo.image_models[arch](2, **widths), arch, 2, "mse", "tiny")
     bs = unpack(encode_file(photo, cm))
     assert (bs.header.arch, bs.header.quality) == (arch, 2)
     srgb = decode_bitstream(bs, model_for_stream(bs.header, "p.rbit", cm))
@@ -33,4 +33,4 @@ def test_other_raw_codecs_round_trip(tmp_path: Path, arch: str, widths: dict) ->
 def test_models_that_do_not_map_raw_to_srgb_bits_are_refused(arch: str) -> None:
     model = zoo.image_models[arch](1, **({"width": 4} if arch == "liteispnet" else {"N": 8}))
     with pytest.raises(ValueError, match="RAW -> sRGB compression model|not a compression model"):
-        _wrap(model, arch, 1, "mse", "tiny")
+        codec_model(model, arch, 1, "mse", "tiny")

@@ -12,7 +12,7 @@ import torch
 from compressai_isp import zoo
 from compressai_isp.cli import main as cli_main
 from compressai_isp.codec.demo import run_demo
-from compressai_isp.codec.engine import _wrap
+from compressai_isp.codec.engine import codec_model
 from compressai_isp.codec.format import read_bitstream
 from compressai_isp.data import read_raw, sample_raw_path
 
@@ -51,7 +51,7 @@ def test_demo_without_the_default_weights_names_them_and_writes_nothing(
 
 def test_demo_outputs_and_numbers_agree_with_each_other(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    cm = _wrap(zoo.rbn(6, N=8, M=8, N_hyper=8, decoder_width=4), "rbn", 6, "mse", "tiny")
+    cm = codec_model(zoo.rbn(6, N=8, M=8, N_hyper=8, decoder_width=4), "rbn", 6, "mse", "tiny")
     result = run_demo(cm, tmp_path)
     assert result.stream_bytes == result.stream_path.stat().st_size
     assert result.raw_bytes == sample_raw_path().stat().st_size

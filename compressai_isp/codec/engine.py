@@ -36,6 +36,7 @@ from compressai_isp.data._atomic import atomic_open
 
 __all__ = [
     "CodecModel",
+    "codec_model",
     "zoo_model",
     "checkpoint_model",
     "model_for_stream",
@@ -85,7 +86,11 @@ def _ready(model: nn.Module, what: str) -> nn.Module:
     return model
 
 
-def _wrap(model: nn.Module, arch: str, quality: int, metric: str, source: str) -> CodecModel:
+def codec_model(
+    model: nn.Module, arch: str, quality: int, metric: str = "mse", source: str = "in memory"
+) -> CodecModel:
+    """Wrap an in-memory model (e.g. one you just trained) for :func:`encode_raw` and
+    :func:`decode_bitstream`; ``arch`` / ``quality`` / ``metric`` go into the stream header."""
     model = _ready(model, f"{arch} ({source})")
     return CodecModel(model, arch, quality, metric, weights_fingerprint(model), source)
 
@@ -103,7 +108,7 @@ def zoo_model(arch: str, quality: int, metric: str = "mse") -> CodecModel:
             f"unknown architecture {arch!r}; known: {', '.join(sorted(zoo.image_models))}"
         )
     model = zoo.image_models[arch](quality, metric=metric, pretrained=True)
-    return _wrap(model, arch, quality, metric, "zoo")
+    return codec_model(model, arch, quality, metric, "zoo")
 
 
 def _load_state(path: Path) -> dict[str, Any]:
@@ -155,7 +160,7 @@ def checkpoint_model(
     except (KeyError, RuntimeError, TypeError, AttributeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"checkpoint {path} does not hold {arch} weights ({first})") from None
-    return _wrap(model, arch, quality, metric, str(path))
+    return codec_model(model, arch, quality, metric, str(path))
 
 
 def model_for_stream(
