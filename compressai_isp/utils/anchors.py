@@ -30,8 +30,8 @@ Pipelines (``compressai-isp anchors <pipeline> DATASET ...``):
 Codecs are those of ``imagecodecs`` (libjpeg-turbo, OpenJPEG, libwebp, libavif, libjxl), which
 installs beside CompressAI's ``numpy<2`` pin. Quality parameters: JPEG, WebP, AVIF and JPEG XL
 take a 0-100 quality; JPEG 2000 takes OpenJPEG's target PSNR in dB (``tcp_distoratio``), which is
-how OpenJPEG exposes fixed-quality coding. Codec defaults otherwise (JPEG 4:2:0, AVIF speed 6,
-JPEG XL effort 7).
+how OpenJPEG exposes fixed-quality coding. Codec defaults otherwise (JPEG 4:2:0 as imagecodecs
+sets it, AVIF speed 6 to keep the sweep affordable, libwebp's and libjxl's own defaults).
 """
 
 from __future__ import annotations

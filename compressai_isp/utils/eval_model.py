@@ -63,8 +63,6 @@ __all__ = [
     "set_threads",
 ]
 
-torch.backends.cudnn.deterministic = True
-
 
 class EvalError(RuntimeError):
     """Evaluation cannot proceed; the message names the file or argument at fault."""
@@ -509,6 +507,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise EvalError("--per-image needs an output directory (-d)")
     if args.cuda and not torch.cuda.is_available():
         raise EvalError("--cuda given but CUDA is not available")
+    # As CompressAI's eval: the same numbers on every run (only this CLI sets it, not imports).
+    torch.backends.cudnn.deterministic = True
     if args.half and args.entropy_estimation:
         # As in CompressAI, fp16 applies to real coding only.
         print("note: --half is ignored with --entropy-estimation", file=sys.stderr)
