@@ -145,6 +145,14 @@ def test_sampler_is_resumable_sharded_and_seeded() -> None:
     assert not torch.equal(ds[(1, 78)][1], a[1])
 
 
+def test_compressai_isp_train_dispatches_here(capsys) -> None:
+    from compressai_isp import cli
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", "--help"])
+    assert exc.value.code == 0 and "--teacher-enc-checkpoint" in capsys.readouterr().out
+
+
 def test_cli_parsers() -> None:
     assert train_cli.parse_kwargs("N=64,M=96, decoder_width=16") == {
         "N": 64,
@@ -171,11 +179,44 @@ def test_a_few_dozen_steps_lower_the_loss(tmp_path: Path) -> None:
     assert ckpt["step"] == 30 and ckpt["arch"] == "rbn" and ckpt["lmbda"] == zoo.lambdas["rbn"][3]
 
 
+TINY = {
+    "rbn": TINY_RBN,
+    "unified-raw": {"N": 8, "M": 8},
+    "raw-comp-teacher": {"N": 8, "K": 8, "N_hyper": 8},
+    "isp-teacher": {"N": 8, "M": 8, "N_hyper": 8, "decoder_width": 4},
+    "liteispnet": {"width": 4},
+    "cascaded": {"N": 8, "M": 8, "isp_width": 4},
+}
+
+
+@pytest.mark.parametrize("arch", sorted(TINY))
+def test_every_architecture_trains(tmp_path: Path, arch: str) -> None:
+    assert set(TINY) == set(TASKS) == set(zoo.image_models)
+    cfg = config(tmp_path, arch=arch, model_kwargs=TINY[arch], max_steps=2)
+    trainer = Trainer(cfg)
+    ctx = getattr(trainer.model, "context_prediction", None)
+    if ctx is not None:  # CompressAI's MaskedConv2d masks its weight in place at every forward
+        ctx.weight.data *= ctx.mask
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    assert trainer.fit() == 0
+    rows = read_log(tmp_path / "run")
+    assert len(rows) == 2 and all(math.isfinite(float(r["loss"])) for r in rows)
+    if TASKS[arch].rate:
+        assert float(rows[0]["bpp"]) > 0
+    changed = {k for k, v in trainer.model.state_dict().items() if not torch.equal(v, before[k])}
+    if arch == "cascaded":  # joint fine-tuning: the ISP-Net learns through the frozen Comp-Net
+        assert changed and all(k.startswith("isp.") for k in changed)
+    else:
+        assert any(k.startswith(("g_", "head")) for k in changed)
+
+
 def test_validation_best_checkpoint_and_export(tmp_path: Path) -> None:
     cfg = config(
-        tmp_path, max_steps=4, val_every=2, val_sets=[Pairs(1)], val_patches=2, export=True
-    )
+        tmp_path, max_steps=4, val_every=2, val_sets=[Pairs(1)], val_patches=2, export=True,
+        tensorboard=True,
+    )  # fmt: skip
     assert Trainer(cfg).fit() == 0
+    assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
     val = read_log(tmp_path / "run", "val")
     assert [int(r["step"]) for r in val] == [2, 4]
     best = load_checkpoint(tmp_path / "run" / BEST_NAME)
