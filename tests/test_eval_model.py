@@ -180,3 +180,15 @@ def test_cli_pretrained_without_weights_says_what_is_missing(raw_dir, tmp_path, 
     assert main(["pretrained", str(raw_dir), "-a", "rbn", "-q", "3", "--quiet"]) == 1
     err = capsys.readouterr().err.strip()
     assert "rbn" in err and "3" in err and "\n" not in err
+
+
+def test_half_precision_coding_stays_close_to_float(raw_dir):
+    torch.manual_seed(0)
+    model = zoo.rbn(quality=1, **TINY)
+    model.update(force=True)
+    raw, srgb = collect_dataset(raw_dir)[0].load()
+    full, _ = inference(model.eval(), raw, srgb)
+    half, x_half = inference(model.half(), raw, srgb, half=True)
+    assert x_half.dtype == torch.float32 and x_half.shape == (1, *srgb.shape)
+    assert half["psnr-rgb"] == pytest.approx(full["psnr-rgb"], abs=0.5)
+    assert half["bpp"] == pytest.approx(full["bpp"], rel=0.2)
