@@ -291,6 +291,28 @@ def test_nan_loss_stops_with_a_checkpoint_to_resume_from(tmp_path: Path, capsys)
     assert ckpt["step"] == 0
 
 
+class TermAt(Pairs):
+    """Sends this process SIGTERM when item ``at`` is loaded (a scheduler's pre-emption)."""
+
+    def __init__(self, n: int, at: int) -> None:
+        super().__init__(n)
+        self.calls, self.at = 0, at
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        self.calls += 1
+        if self.calls == self.at:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return super().__getitem__(i)
+
+
+def test_sigterm_stops_at_the_step_boundary_with_a_checkpoint(tmp_path: Path) -> None:
+    previous = signal.getsignal(signal.SIGTERM)
+    cfg = config(tmp_path, max_steps=50, train_sets=[TermAt(4, at=3)])  # during step 2's batch
+    assert Trainer(cfg).fit() == 128 + signal.SIGTERM
+    assert load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)["step"] == 2
+    assert signal.getsignal(signal.SIGTERM) is previous  # handlers restored
+
+
 def test_configuration_errors_are_one_line(tmp_path: Path, capsys) -> None:
     with pytest.raises(TrainingError, match="give --lambda or --quality"):
         Trainer(config(tmp_path, quality=None, max_steps=1))

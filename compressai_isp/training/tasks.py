@@ -81,7 +81,10 @@ def rd_loss(
     mse = F.mse_loss(x_hat.float(), target.float())
     result = {"mse": mse}
     if likelihoods:
-        bpp = rate_bpp(likelihoods, srgb_num_pixels(inp, input_kind))
+        # float32 even under autocast: log of fp16 likelihoods near their 1e-9 bound is inf.
+        lik = {k: [t.float() for t in v] if isinstance(v, (list, tuple)) else v.float()
+               for k, v in likelihoods.items()}  # fmt: skip
+        bpp = rate_bpp(lik, srgb_num_pixels(inp, input_kind))
     else:
         bpp = torch.zeros((), device=mse.device)
     result["bpp"] = bpp
