@@ -54,7 +54,7 @@ def test_cli_rejects_an_unknown_metric_and_format_on_one_line(tmp_path, two_resu
 
 def test_cli_writes_every_output(tmp_path, two_results, capsys):
     outs = [str(tmp_path / "a.png"), str(tmp_path / "a.svg")]
-    assert main(["-f", *map(str, two_results), "-o", *outs]) == 0
+    assert main(["-f", *map(str, two_results), "-o", *outs, "--log-bpp"]) == 0
     assert all((tmp_path / n).stat().st_size > 0 for n in ("a.png", "a.svg"))
 
 

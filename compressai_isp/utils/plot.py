@@ -78,6 +78,7 @@ def plot_rd(
     ceiling_label: str = "ISP-only ceiling",
     axes: Sequence[float] | None = None,
     figsize: tuple[float, float] = (9.0, 6.0),
+    log_bpp: bool = False,
 ) -> list[RDCurve]:
     """Draw one RD curve per result file and save the figure to every path in ``outputs``.
 
@@ -123,6 +124,9 @@ def plot_rd(
         else:
             ylabel = key
         ax.set_xlabel("Bit-rate [bpp, sRGB output pixels]")
+        if log_bpp:
+            # Codec sweeps often span two decades of rate; a log axis keeps low rates readable.
+            ax.set_xscale("log")
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.4)
         if axes is not None:
@@ -184,6 +188,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--ceiling-label", default=None, help="legend text of --ceiling")
     p.add_argument("--figsize", type=float, nargs=2, default=(9.0, 6.0), help="width height (in)")
+    p.add_argument("--log-bpp", action="store_true", help="logarithmic bit-rate axis")
     p.add_argument("--axes", type=float, nargs=4, default=None, help="xmin xmax ymin ymax")
     return p
 
@@ -202,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             ceiling_label=args.ceiling_label or label,
             axes=args.axes,
             figsize=tuple(args.figsize),
+            log_bpp=args.log_bpp,
         )
     except (ResultFileError, ValueError) as err:
         print(f"compressai-isp plot: error: {err}", file=sys.stderr)
