@@ -283,6 +283,14 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
     assert [r["loss"] for r in a] == [r["loss"] for r in b]  # bit-identical, not approximately
 
 
+def test_resumed_command_sets_the_learning_rate_schedule(tmp_path: Path) -> None:
+    Trainer(config(tmp_path, max_steps=2)).fit()
+    Trainer(config(tmp_path, max_steps=4, learning_rate=2e-4, lr_decay_step=3)).fit()
+    assert [float(r["lr"]) for r in read_log(tmp_path / "run")] == pytest.approx(
+        [1e-3, 1e-3, 2e-4, 2e-5]
+    )
+
+
 def test_nan_loss_stops_with_a_checkpoint_to_resume_from(tmp_path: Path, capsys) -> None:
     cfg = config(tmp_path, max_steps=3, train_sets=[Pairs(4, bad=True)])
     with pytest.raises(RuntimeError, match=r"loss is nan at step 1 .*--checkpoint"):

@@ -178,35 +178,35 @@ def _autoencoder(m: nn.Module, x: Tensor) -> Tensor:
 
 
 class _CsvLog:
-    """Append-only CSV whose header is fixed by the first row; rows past a resumed step dropped."""
+    """Append-only CSV with a fixed header; on resume, rows past the checkpoint's step are dropped
+    (the killed run may have logged steps that the resumed run will log again)."""
 
-    def __init__(self, path: Path, resume_step: int | None) -> None:
+    def __init__(self, path: Path, fields: list[str], resume_step: int | None) -> None:
         self.path = path
-        self.fields: list[str] | None = None
+        self.fields = list(fields)
         if resume_step is not None and path.is_file():
             with path.open(newline="") as f:
-                rows = list(csv.DictReader(f))
-                fields = list(rows[0].keys()) if rows else None
-            kept = [r for r in rows if int(r["step"]) <= resume_step]
-            if fields:
-                self.fields = fields
-                tmp = path.with_suffix(".csv.tmp")
-                with tmp.open("w", newline="") as f:
-                    w = csv.DictWriter(f, fieldnames=fields)
-                    w.writeheader()
-                    w.writerows(kept)
-                os.replace(tmp, path)
-        elif path.exists():
-            path.unlink()
+                reader = csv.DictReader(f)
+                old_fields = list(reader.fieldnames or [])
+                kept = [
+                    r
+                    for r in reader
+                    if r.get("step", "").isdigit() and int(r["step"]) <= resume_step
+                ]
+            self.fields = old_fields + [k for k in self.fields if k not in old_fields]
+            tmp = path.with_name(f".{path.name}.tmp")
+            with tmp.open("w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=self.fields, restval="")
+                w.writeheader()
+                w.writerows(kept)
+            os.replace(tmp, path)
+        else:
+            with path.open("w", newline="") as f:
+                csv.DictWriter(f, fieldnames=self.fields).writeheader()
 
     def write(self, row: dict[str, Any]) -> None:
-        new = not self.path.is_file()
-        if self.fields is None:
-            self.fields = list(row.keys())
         with self.path.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore")
-            if new:
-                w.writeheader()
+            w = csv.DictWriter(f, fieldnames=self.fields, restval="", extrasaction="ignore")
             w.writerow(row)
 
 
@@ -412,6 +412,17 @@ class Trainer:
             p=cfg.kd_p,
         )
 
+    def log_fields(self) -> list[str]:
+        """Columns of ``log.csv``: training rows fill all, validation rows the first seven."""
+        fields = ["step", "epoch", "split", "loss", "mse", "bpp", "psnr", "lr", "aux"]
+        fields += ["grad_norm", "sec_per_step"]
+        if self.distiller is not None:
+            fields.append("kd")
+            for t in self.distiller.teachers:
+                fields += [f"kd/{t.name}", f"alpha/{t.name}"]
+                fields += [f"kd/{t.name}/{s}" for s, _ in t._pairs]
+        return fields
+
     def kd_progress(self) -> float:
         """``k`` of Eq. 3: completed epochs (paper) or optimisation steps."""
         return float(self.epoch if self.cfg.kd_unit == "epoch" else self.step)
@@ -458,11 +469,9 @@ class Trainer:
         except ValueError as err:
             raise TrainingError(f"checkpoint {self.resume_path}: optimiser state: {err}") from None
         self.scheduler.load_state_dict(st["lr_scheduler"])
-        if self.lr_decay_step is not None:
-            # A new --lr-decay-step on resume takes effect (MultiStepLR stores its milestones).
-            self.scheduler.milestones = type(self.scheduler.milestones)([self.lr_decay_step])
-        self.scaler.load_state_dict(st["scaler"])
         self.step, self.epoch = int(st["step"]), int(st["epoch"])
+        self._apply_lr_config()
+        self.scaler.load_state_dict(st["scaler"])
         self.batch_in_epoch = int(st["batch_in_epoch"])
         self.best_val = float(st.get("best_loss", math.inf))
         rngs = st.get("rng") or []
@@ -475,6 +484,27 @@ class Trainer:
                 "bit-exact",
                 file=sys.stderr,
             )
+
+    def _apply_lr_config(self) -> None:
+        """Make the resumed command's -lr / --lr-decay-* / --aux-learning-rate take effect.
+
+        Optimiser and scheduler states carry the learning rates they were saved with; the
+        schedule is recomputed from this run's flags (identical values when they are unchanged,
+        so resumption stays exact), e.g. to resume a diverged run with a lower -lr.
+        """
+        cfg = self.cfg
+        decayed = self.lr_decay_step is not None and self.step >= self.lr_decay_step
+        lr = cfg.learning_rate * (cfg.lr_decay_factor if decayed else 1.0)
+        for g in self.optimizer.param_groups:
+            g["initial_lr"], g["lr"] = cfg.learning_rate, lr
+        sch = self.scheduler
+        sch.base_lrs = [cfg.learning_rate for _ in self.optimizer.param_groups]
+        sch.milestones = type(sch.milestones)([self.lr_decay_step] if self.lr_decay_step else [])
+        sch.gamma = cfg.lr_decay_factor
+        sch._last_lr = [lr for _ in self.optimizer.param_groups]  # what get_last_lr() reports
+        if self.aux_optimizer is not None:
+            for g in self.aux_optimizer.param_groups:
+                g["lr"] = cfg.aux_learning_rate
 
     def save(self, name: str = CHECKPOINT_NAME, rng: Any = None) -> Path:
         """Write a checkpoint (every rank takes part in gathering RNG states; rank 0 writes)."""
@@ -507,7 +537,7 @@ class Trainer:
             out = self.net(inp)
         terms = rd_loss(out, inp, target, self.task, self.lmbda, self.input_kind)
         loss = terms["loss"]
-        logs: dict[str, float] = {}
+        logs: dict[str, float] = {"lr": self.optimizer.param_groups[0]["lr"]}
         if self.distiller is not None:
             k = self.kd_progress()
             teacher_inputs = {
@@ -682,9 +712,10 @@ class Trainer:
         self.save_dir.mkdir(parents=True, exist_ok=True)
         resumed = self.resume_state is not None
         self.resume_state = None
-        csv_log = (
-            _CsvLog(self.save_dir / CSV_NAME, self.step if resumed else None) if main else None
-        )
+        csv_log = None
+        if main:
+            fields, start = self.log_fields(), self.step if resumed else None
+            csv_log = _CsvLog(self.save_dir / CSV_NAME, fields, start)
         tb = None
         if main and cfg.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -740,7 +771,6 @@ class Trainer:
                     window.setdefault(key, []).append(v)
                 if main and self.step % cfg.log_every == 0:
                     row = {"step": self.step, "epoch": self.epoch, "split": "train"}
-                    row["lr"] = self.optimizer.param_groups[0]["lr"]
                     row.update({k: float(np.mean(v)) for k, v in window.items()})
                     window.clear()
                     assert csv_log is not None
