@@ -10,8 +10,10 @@ from compressai_isp.metrics import compute_metrics
 from compressai_isp.models import pad_to_multiple
 from compressai_isp.utils.eval_model import (
     EvalError,
+    EvalSample,
     collect_dataset,
     eval_model,
+    eval_models,
     inference,
     main,
 )
@@ -192,3 +194,22 @@ def test_half_precision_coding_stays_close_to_float(raw_dir):
     assert x_half.dtype == torch.float32 and x_half.shape == (1, *srgb.shape)
     assert half["psnr-rgb"] == pytest.approx(full["psnr-rgb"], abs=0.5)
     assert half["bpp"] == pytest.approx(full["bpp"], rel=0.2)
+
+
+def test_several_rate_points_decode_each_image_once(raw_dir, tiny_rbn):
+    loads = []
+    samples = [
+        EvalSample(s.name, lambda s=s: (loads.append(s.name), s.load())[1])
+        for s in collect_dataset(raw_dir)
+    ]
+    torch.manual_seed(3)
+    other = zoo.rbn(quality=2, **TINY).eval()
+    other.update(force=True)
+    per_run = eval_models([tiny_rbn, other], samples, run_names=["a", "b"], progress=False)
+    assert sorted(loads) == ["a.dng", "sub/b.dng"]
+    # Same numbers as evaluating each model on its own (timings aside).
+    for model, result in zip([tiny_rbn, other], per_run, strict=True):
+        alone = eval_model(model, samples, progress=False)
+        for key in ("psnr-rgb", "ms-ssim-rgb", "bpp"):
+            assert result[key] == pytest.approx(alone[key])
+    assert per_run[0]["psnr-rgb"] != per_run[1]["psnr-rgb"]

@@ -55,7 +55,7 @@ from compressai_isp.utils.eval_model import (
     EvalSample,
     add_dataset_arguments,
     dataset_from_arguments,
-    eval_model,
+    eval_models,
     set_threads,
 )
 from compressai_isp.utils.results import make_result, write_json_atomic
@@ -463,16 +463,16 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
         return written
 
     isp = load_isp(args.isp_checkpoint, args.isp_pretrained)
+    models = [load_cascade(isp, ckpt).to(device) for ckpt in args.comp_checkpoint]
+    per_run = eval_models(
+        models,
+        samples,
+        run_names=[Path(ckpt).stem for ckpt in args.comp_checkpoint],
+        entropy_estimation=args.entropy_estimation,
+        progress=not args.quiet,
+    )
     results: dict[str, list[Any]] = defaultdict(list)
-    for ckpt in args.comp_checkpoint:
-        model = load_cascade(isp, ckpt).to(device)
-        metrics = eval_model(
-            model,
-            samples,
-            entropy_estimation=args.entropy_estimation,
-            run_name=Path(ckpt).stem,
-            progress=not args.quiet,
-        )
+    for ckpt, metrics in zip(args.comp_checkpoint, per_run, strict=True):
         for k, v in metrics.items():
             results[k].append(v)
         results["checkpoint"].append(str(ckpt))

@@ -56,6 +56,7 @@ __all__ = [
     "collect_dataset",
     "dataset_from_arguments",
     "eval_model",
+    "eval_models",
     "inference",
     "load_checkpoint",
     "load_pretrained",
@@ -270,69 +271,83 @@ def inference(
     return metrics, x_hat
 
 
-def eval_model(
-    model: nn.Module,
+def eval_models(
+    models: Sequence[nn.Module],
     samples: Sequence[EvalSample],
     *,
+    run_names: Sequence[str] | None = None,
     entropy_estimation: bool = False,
     half: bool = False,
     output_dir: Path | None = None,
-    run_name: str = "",
     per_image: bool = False,
     name: str = "",
     description: str = "",
     progress: bool = True,
-) -> dict[str, float]:
-    """Average metrics of ``model`` over ``samples`` (one rate point).
+) -> list[dict[str, float]]:
+    """Average metrics of each model (one rate point each) over ``samples``.
 
-    With ``output_dir``: reconstructions go to ``output_dir/<run_name>/<image>.png`` and, with
-    ``per_image``, each image's metrics to ``output_dir/<image dir>/<stem>-<run_name>.json``
-    (CompressAI's layout).
+    Image-major: every image is decoded once (LibRaw rendering included) and coded by every
+    model, instead of once per rate point. With ``output_dir``: reconstructions go to
+    ``output_dir/<run name>/<image>.png`` and, with ``per_image``, each image's metrics to
+    ``output_dir/<image dir>/<stem>-<run name>.json`` (CompressAI's layout).
     """
     from tqdm import tqdm
 
     from compressai_isp.codec.engine import save_image
 
+    if not samples:
+        raise EvalError("no images to evaluate")
+    run_names = (
+        list(run_names) if run_names is not None else [f"run{i}" for i in range(len(models))]
+    )
+    if len(run_names) != len(models):
+        raise ValueError(f"{len(models)} models but {len(run_names)} run names")
     if half:
-        model = model.half()
-    totals: dict[str, float] = defaultdict(float)
-    device = next(model.parameters()).device
-    for sample in tqdm(
-        samples,
-        desc=run_name or "eval",
-        unit="img",
-        disable=not progress,
-        file=sys.stderr,
-        leave=False,
-    ):
+        models = [m.half() for m in models]
+    totals: list[dict[str, float]] = [defaultdict(float) for _ in models]
+    bar = tqdm(samples, desc="eval", unit="img", disable=not progress, file=sys.stderr, leave=False)
+    for sample in bar:
         raw, srgb = sample.load()
-        try:
-            rv, x_hat = inference(
-                model, raw, srgb, entropy_estimation=entropy_estimation, half=half
-            )
-        except (RuntimeError, ValueError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise EvalError(f"{sample.name}: {type(err).__name__}: {first}") from err
-        for k, v in rv.items():
-            totals[k] += v
-        if output_dir is not None:
-            stem = Path(sample.name).with_suffix("")
-            if x_hat.shape[1] == 3:
-                save_image(output_dir / run_name / stem.with_suffix(".png"), x_hat[0])
-            if per_image:
-                write_json_atomic(
-                    output_dir / stem.parent / f"{stem.name}-{run_name}.json",
-                    {
-                        "source": sample.name,
-                        "name": name,
-                        "description": f"Inference ({description})",
-                        "results": rv,
-                    },
+        for model, run_name, total in zip(models, run_names, totals, strict=True):
+            try:
+                rv, x_hat = inference(
+                    model, raw, srgb, entropy_estimation=entropy_estimation, half=half
                 )
-        del x_hat
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-    return {k: v / len(samples) for k, v in totals.items()}
+            except (RuntimeError, ValueError) as err:
+                msg = str(err).strip()
+                first = msg.splitlines()[0] if msg else type(err).__name__
+                raise EvalError(f"{sample.name}: {type(err).__name__}: {first}") from err
+            for k, v in rv.items():
+                total[k] += v
+            if output_dir is not None:
+                stem = Path(sample.name).with_suffix("")
+                if x_hat.shape[1] == 3:
+                    save_image(output_dir / run_name / stem.with_suffix(".png"), x_hat[0])
+                if per_image:
+                    write_json_atomic(
+                        output_dir / stem.parent / f"{stem.name}-{run_name}.json",
+                        {
+                            "source": sample.name,
+                            "name": name,
+                            "description": f"Inference ({description})",
+                            "results": rv,
+                        },
+                    )
+            del x_hat
+            if next(model.parameters()).is_cuda:
+                torch.cuda.empty_cache()
+    return [{k: v / len(samples) for k, v in total.items()} for total in totals]
+
+
+def eval_model(
+    model: nn.Module,
+    samples: Sequence[EvalSample],
+    *,
+    run_name: str = "",
+    **kwargs: Any,
+) -> dict[str, float]:
+    """Average metrics of one model over ``samples``; options as :func:`eval_models`."""
+    return eval_models([model], samples, run_names=[run_name or "run"], **kwargs)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -519,33 +534,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     coder = "entropy estimation" if args.entropy_estimation else args.entropy_coder
     run_tag = "entropy-estimation" if args.entropy_estimation else args.entropy_coder
 
-    results: dict[str, list[Any]] = defaultdict(list)
-    labels: list[Any] = []
-    archs: list[str] = []
+    # Every rate point's model is loaded up front (a few hundred MB at most) so each image is
+    # decoded once for all of them.
+    run_names, labels, models, archs = [], [], [], []
     for run_name, label, load in _runs(args, run_tag):
         model, arch = load()
-        archs.append(arch)
-        if args.cuda:
-            model = model.to("cuda")
         if args.verbose:
             print(f"Using trained model {run_name}", file=sys.stderr)
-        metrics = eval_model(
-            model,
-            samples,
-            entropy_estimation=args.entropy_estimation,
-            half=args.half,
-            output_dir=out_dir,
-            run_name=run_name,
-            per_image=args.per_image,
-            name=f"{arch}-{args.metric}",
-            description=coder,
-            progress=not args.quiet,
-        )
+        run_names.append(run_name)
+        labels.append(label)
+        models.append(model.to("cuda") if args.cuda else model)
+        archs.append(arch)
+    arch = archs[0]
+    per_run = eval_models(
+        models,
+        samples,
+        run_names=run_names,
+        entropy_estimation=args.entropy_estimation,
+        half=args.half,
+        output_dir=out_dir,
+        per_image=args.per_image,
+        name=f"{arch}-{args.metric}",
+        description=coder,
+        progress=not args.quiet,
+    )
+    results: dict[str, list[Any]] = defaultdict(list)
+    for metrics in per_run:
         for k, v in metrics.items():
             results[k].append(v)
-        labels.append(label)
-        del model
-    arch = archs[0]
     results["quality" if args.source == "pretrained" else "checkpoint"] = labels
     output = make_result(f"{arch}-{args.metric}", f"Inference ({coder})", dict(results))
     output_file = args.output_file
