@@ -138,6 +138,10 @@ def test_cli_isp_pipeline_from_a_checkpoint(raw_dir, tmp_path):
         "liteispnet-isp-only.json",
         "liteispnet-jpeg.json",
     ]
+    ceiling_only = tmp_path / "ceiling"
+    argv = ["isp", str(raw_dir), "--isp-checkpoint", str(ckpt), "--codecs", "none"]
+    assert main([*argv, "-o", str(ceiling_only), "--quiet"]) == 0
+    assert [p.name for p in ceiling_only.iterdir()] == ["liteispnet-isp-only.json"]
 
 
 def test_cli_errors_are_one_line(raw_dir, tmp_path, capsys):

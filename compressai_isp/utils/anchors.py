@@ -381,7 +381,9 @@ def _parser() -> argparse.ArgumentParser:
 
     codec_args = argparse.ArgumentParser(add_help=False)
     codec_args.add_argument(
-        "--codecs", default=",".join(CODECS), help="comma-separated codecs (default: %(default)s)"
+        "--codecs",
+        default=",".join(CODECS),
+        help="comma-separated codecs, or 'none' (ISP-only ceiling alone) (default: %(default)s)",
     )
     codec_args.add_argument(
         "-q",
@@ -442,7 +444,9 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
     written: dict[str, Path] = {}
 
     if args.pipeline in ("libraw", "isp"):
-        keys = _parse_list(args.codecs, "--codecs", str)
+        keys = [] if args.codecs == "none" else _parse_list(args.codecs, "--codecs", str)
+        if not keys and args.pipeline == "libraw":
+            raise EvalError("--codecs: the libraw pipeline needs at least one codec")
         unknown = [k for k in keys if k not in CODECS]
         if unknown:
             raise EvalError(f"--codecs: unknown {', '.join(unknown)} (known: {', '.join(CODECS)})")
