@@ -6,7 +6,7 @@ from compressai.models import JointAutoregressiveHierarchicalPriors
 
 from compressai_isp import zoo
 from compressai_isp.data import make_synthetic_dng
-from compressai_isp.metrics import compute_metrics
+from compressai_isp.metrics import compute_metrics, psnr
 from compressai_isp.models import pad_to_multiple
 from compressai_isp.utils.eval_model import (
     EvalError,
@@ -213,3 +213,13 @@ def test_several_rate_points_decode_each_image_once(raw_dir, tiny_rbn):
         for key in ("psnr-rgb", "ms-ssim-rgb", "bpp"):
             assert result[key] == pytest.approx(alone[key])
     assert per_run[0]["psnr-rgb"] != per_run[1]["psnr-rgb"]
+
+
+def test_raw_output_models_are_scored_against_the_raw(raw_dir):
+    teacher = zoo.raw_comp_teacher(quality=1, N=16, K=16, N_hyper=16).eval()
+    teacher.update(force=True)
+    raw, srgb = collect_dataset(raw_dir)[0].load()
+    metrics, x_hat = inference(teacher, raw, srgb)
+    assert x_hat.shape == (1, *raw.shape)
+    assert set(metrics) == {"psnr-raw", "ms-ssim-raw", "bpp", "encoding_time", "decoding_time"}
+    assert metrics["psnr-raw"] == pytest.approx(psnr(raw[None], x_hat))
