@@ -3,6 +3,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from compressai_isp.utils.bd import bd_from_files, bd_psnr, bd_rate, main
 
@@ -91,3 +93,31 @@ def test_cli_reports_a_bad_file_on_one_line(tmp_path, capsys):
     assert "broken.json" in err and "\n" not in err
     assert main([good, str(tmp_path / "missing.json")]) == 1
     assert "missing.json" in capsys.readouterr().err
+
+
+_curves = st.lists(
+    st.tuples(st.floats(0.01, 4.0), st.floats(20.0, 45.0)), min_size=3, max_size=8
+).filter(
+    lambda pts: (
+        len({round(p, 6) for _, p in pts}) == len(pts) and len({r for r, _ in pts}) == len(pts)
+    )
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_curves, st.floats(0.2, 5.0))
+def test_bd_rate_of_any_curve_scaled_in_rate_is_the_scale(points, factor):
+    rates, psnrs = zip(*points, strict=True)
+    scaled = [r * factor for r in rates]
+    assert bd_rate(rates, psnrs, scaled, psnrs) == pytest.approx(100 * (factor - 1), abs=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_curves, _curves)
+def test_swapping_anchor_and_test_inverts_the_rate_ratio(a, b):
+    ra, pa = zip(*a, strict=True)
+    rb, pb = zip(*b, strict=True)
+    assume(max(min(pa), min(pb)) < min(max(pa), max(pb)))  # quality ranges overlap
+    forward = bd_rate(ra, pa, rb, pb)
+    backward = bd_rate(rb, pb, ra, pa)
+    assert (1 + forward / 100) * (1 + backward / 100) == pytest.approx(1.0, rel=1e-9)
