@@ -69,7 +69,7 @@ def _figure(reference: torch.Tensor, decoded: torch.Tensor, title: str) -> bytes
 
     error = (decoded - reference).abs().mean(0).numpy()
     height, width = error.shape
-    fig = Figure(figsize=(15, 15 * height / width / 3 + 1.2), layout="constrained")
+    fig = Figure(figsize=(15, 15 * height / width / 3 + 0.7), layout="constrained")
     axes = fig.subplots(1, 3)
     panels = [("LibRaw render (reference)", reference), ("RAWtoBit decode", decoded)]
     for ax, (name, image) in zip(axes, panels, strict=False):
