@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -56,15 +55,10 @@ def _is_anchor(name: str) -> bool:
 
 
 def _save_atomic(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=200, format=path.suffix[1:], bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from compressai_isp.data._atomic import atomic_open
+
+    with atomic_open(path) as f:
+        fig.savefig(f, dpi=200, format=path.suffix[1:].lower(), bbox_inches="tight")
 
 
 def plot_rd(

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,19 +66,12 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
     A crash midway leaves either the old file or none, never a truncated one. ``inf`` (PSNR of a
     lossless reconstruction) is written as JSON's non-standard ``Infinity``, which Python reads.
     """
+    from compressai_isp.data._atomic import atomic_open
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(obj, indent=2, default=_json_default) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as f:
+        f.write(text.encode("utf-8"))
     return path
 
 
