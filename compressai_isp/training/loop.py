@@ -248,12 +248,17 @@ class Trainer:
             self.resume_path = ckpt
 
         seed = cfg.seed
-        if seed is None:
-            seed = (
-                self.resume_state["seed"]
-                if self.resume_state is not None
-                else random.SystemRandom().randrange(1 << 31)
-            )
+        if self.resume_state is not None:
+            # The data order and per-sample seeds derive from the run's seed: keep it.
+            if seed is not None and seed != self.resume_state["seed"] and self.dist.is_main:
+                print(
+                    f"warning: --seed {seed} ignored, resuming with the checkpoint's seed "
+                    f"{self.resume_state['seed']}",
+                    file=sys.stderr,
+                )
+            seed = self.resume_state["seed"]
+        elif seed is None:
+            seed = random.SystemRandom().randrange(1 << 31)
         self.seed = int(seed)
         random.seed(self.seed + self.dist.rank)
         np.random.seed((self.seed + self.dist.rank) % (1 << 32))
@@ -286,6 +291,13 @@ class Trainer:
                         f"--comp-init {cfg.comp_init} is not an mbt2018 state dict of this "
                         f"width: {str(err).splitlines()[0][:200]}"
                     ) from None
+            fresh = self.resume_state is None and cfg.init is None and not cfg.pretrained
+            if cfg.comp_init is None and fresh and self.dist.is_main:
+                print(
+                    "warning: --model cascaded without --comp-init or --pretrained fine-tunes the "
+                    "ISP-Net through a randomly initialised, frozen Comp-Net",
+                    file=sys.stderr,
+                )
         elif cfg.isp_init or cfg.comp_init:
             raise TrainingError("--isp-init / --comp-init only apply to --model cascaded")
         freeze_for_task(self.model, self.task)
