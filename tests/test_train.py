@@ -366,6 +366,29 @@ def _env() -> dict[str, str]:
     return env
 
 
+def test_dataset_specs_mix_real_and_synthetic_raw(tmp_path: Path) -> None:
+    from compressai_isp.data import make_synthetic_dng
+
+    raw_dir = tmp_path / "dng"
+    raw_dir.mkdir()
+    for i in range(4):
+        make_synthetic_dng(raw_dir / f"shot{i}.dng", i + 1, size=(160, 160))
+    png = _png_folder(tmp_path / "png")
+    argv = _cli(tmp_path, png, tmp_path / "mix", "--max-steps", "1", "--val-every", "1")
+    argv[argv.index(f"synthetic:{png}")] = f"raw:{raw_dir}"
+    argv += ["-d", str(png)]  # a bare folder of images is synthetic RAW
+    cfg = train_cli.config_from_args(train_cli.parse_args(argv))
+    assert [len(d) for d in cfg.train_sets] == [2, 4]  # RAW: 80 % split; synthetic: all
+    assert [len(d) for d in cfg.val_sets] == [1]  # validation on real RAW only
+    raw, srgb = cfg.train_sets[0][0]
+    assert raw.shape == (4, PATCH // 2, PATCH // 2) and srgb.shape == (3, PATCH, PATCH)
+    assert train_cli.main(argv) == 0
+    assert [r["split"] for r in csv.DictReader((tmp_path / "mix" / "log.csv").open())] == [
+        "train",
+        "val",
+    ]
+
+
 @pytest.mark.slow
 def test_resume_after_sigkill_continues_exactly(tmp_path: Path) -> None:
     data = _png_folder(tmp_path / "png")
