@@ -126,7 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = p.add_argument_group("distillation (RAWtoBit §3.3; rbn and any model with g_a/g_s)")
     g.add_argument(
-        "--teacher-enc", default=None, help="encoder teacher architecture (raw-comp-teacher)"
+        "--teacher-enc",
+        default=None,
+        help="encoder teacher architecture (raw-comp-teacher); without a checkpoint, the zoo's "
+        "trained weights for --quality",
     )
     g.add_argument("--teacher-enc-checkpoint", default=None)
     g.add_argument("--teacher-dec", default=None, help="decoder teacher architecture (isp-teacher)")
@@ -259,8 +262,10 @@ def _teacher(args: argparse.Namespace, role: str, alpha0: float) -> TeacherConfi
     ckpt = getattr(args, f"teacher_{role}_checkpoint")
     if arch is None and ckpt is None:
         return None
-    if arch is None or ckpt is None:
-        raise TrainingError(f"--teacher-{role} and --teacher-{role}-checkpoint go together")
+    if arch is None:
+        raise TrainingError(
+            f"--teacher-{role}-checkpoint needs --teacher-{role} (its architecture)"
+        )
     return TeacherConfig(arch, ckpt, alpha0)
 
 

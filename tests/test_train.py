@@ -271,6 +271,18 @@ def test_distillation_terms_follow_eq3_and_leave_no_hooks(tmp_path: Path) -> Non
     assert GAMMA == 0.99999  # the CLI default
 
 
+def test_teacher_without_checkpoint_uses_the_zoo_or_says_what_is_missing(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("COMPRESSAI_ISP_ZOO", str(tmp_path / "empty-zoo"))
+    cfg = config(tmp_path, max_steps=1, teacher_enc=TeacherConfig("raw-comp-teacher", None, 1e6))
+    with pytest.raises(TrainingError, match="no usable zoo weights .* --teacher-enc-checkpoint"):
+        Trainer(cfg)
+    bad = TeacherConfig("raw-comp-teacher", str(tmp_path / "nope.pth"), 1e6)
+    with pytest.raises(TrainingError, match="--teacher-enc-checkpoint: .*nope.pth does not exist"):
+        Trainer(config(tmp_path, max_steps=1, teacher_enc=bad))
+
+
 def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
     ref = config(tmp_path / "a", max_steps=5)
     Trainer(ref).fit()
@@ -331,8 +343,8 @@ def test_configuration_errors_are_one_line(tmp_path: Path, capsys) -> None:
     rc = train_cli.main(["-m", "rbn", "-q", "1", "-d", str(tmp_path / "missing")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "missing does not exist" in err and len(err.splitlines()) == 1
-    rc = train_cli.main(["-d", str(tmp_path), "--teacher-enc", "raw-comp-teacher"])
-    assert rc == 2 and "--teacher-enc-checkpoint" in capsys.readouterr().err
+    rc = train_cli.main(["-d", str(tmp_path), "--teacher-enc-checkpoint", "x.pth"])
+    assert rc == 2 and "needs --teacher-enc" in capsys.readouterr().err
     rc = train_cli.main(["-d", str(tmp_path), "--amp", "bf16"])
     assert rc == 2 and "--amp bf16 needs --cuda" in capsys.readouterr().err
 

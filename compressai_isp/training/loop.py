@@ -76,7 +76,7 @@ class NonFiniteLossError(RuntimeError):
 @dataclass
 class TeacherConfig:
     arch: str
-    checkpoint: str
+    checkpoint: str | None  # None: the zoo's trained weights for the run's quality
     alpha0: float
 
 
@@ -148,14 +148,26 @@ def _load_into(model: nn.Module, sd: dict[str, Tensor], path: str, what: str) ->
         ) from None
 
 
-def _build_teacher(cfg: TeacherConfig, role: str) -> nn.Module:
+def _build_teacher(cfg: TeacherConfig, role: str, quality: int) -> nn.Module:
     from compressai_isp.registry import MODELS
 
     if cfg.arch not in MODELS:
         raise TrainingError(
             f"--teacher-{role}: unknown architecture {cfg.arch!r}; available: {sorted(MODELS)}"
         )
-    sd = load_state_dict(cfg.checkpoint)
+    if cfg.checkpoint is None:
+        try:
+            teacher = zoo.create_model(cfg.arch, quality, pretrained=True)
+        except (LookupError, ValueError) as err:
+            raise TrainingError(
+                f"--teacher-{role} {cfg.arch}: no usable zoo weights for quality {quality} "
+                f"({err}); give --teacher-{role}-checkpoint"
+            ) from None
+        return teacher.eval().requires_grad_(False)
+    try:
+        sd = load_state_dict(cfg.checkpoint)
+    except ValueError as err:
+        raise TrainingError(f"--teacher-{role}-checkpoint: {err}") from None
     cls = MODELS[cfg.arch]
     try:
         teacher = cls.from_state_dict(sd)  # type: ignore[attr-defined]
@@ -400,7 +412,7 @@ class Trainer:
         ):
             if tcfg is None:
                 continue
-            teacher = _build_teacher(tcfg, role).to(self.device)
+            teacher = _build_teacher(tcfg, role, self.quality).to(self.device)
             kind = getattr(teacher, "input_kind", "raw")
             try:
                 pairs = match_layers(
