@@ -140,7 +140,12 @@ def test_any_latent_size_round_trips(net: nn.Module, h: int, w: int) -> None:
     assert torch.equal(y_hat, quantize_latent(net, y, params))
 
 
-def test_batch_size_and_threads_do_not_change_the_stream(net: nn.Module) -> None:
+@pytest.mark.parametrize("loop_threads", ["1", "0"])
+def test_batch_size_and_threads_do_not_change_the_stream(
+    net: nn.Module, loop_threads: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "0": the step loop uses torch's thread count too, not its default of one thread.
+    monkeypatch.setenv("COMPRESSAI_ISP_CONTEXT_THREADS", loop_threads)
     y, params = _latents(net, 3, 7, 10)
     threads = torch.get_num_threads()
     try:
