@@ -132,6 +132,16 @@ def test_quantization_follows_the_raster_order_definition(kernel: int) -> None:
     assert torch.equal(decompress_latent(net, compress_latent(net, y, params), params), ours)
 
 
+def test_entropy_parameters_without_a_leading_1x1_layer() -> None:
+    """The hyperprior half cannot be hoisted then: each step concatenates and runs it whole."""
+    net = _model()
+    net.entropy_parameters = nn.Sequential(nn.Identity(), *net.entropy_parameters)
+    y, params = _latents(net, 2, 4, 5)
+    ours = quantize_latent(net, y, params)
+    torch.testing.assert_close(ours, _reference_quantize(net, y, params), atol=1e-4, rtol=0)
+    assert torch.equal(decompress_latent(net, compress_latent(net, y, params), params), ours)
+
+
 @pytest.mark.parametrize(("h", "w"), [(1, 1), (1, 5), (5, 1), (2, 3)])
 def test_any_latent_size_round_trips(net: nn.Module, h: int, w: int) -> None:
     y, params = _latents(net, 2, h, w)
@@ -217,6 +227,8 @@ def test_bad_inputs_give_clear_errors(net: nn.Module) -> None:
         compress_latent(net, y[..., :3], params)
     with pytest.raises(ValueError, match=r"\[B, 16, h, w\]"):
         compress_latent(net, y[:, :5], params)
+    with pytest.raises(ValueError, match="params has 5 channels"):
+        compress_latent(net, y, params[:, :5])
     fresh = JointAutoregressiveHierarchicalPriors(N=16, M=M).eval()
     with pytest.raises(ValueError, match="update"):
         compress_latent(fresh, y, params)

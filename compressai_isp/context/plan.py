@@ -138,6 +138,11 @@ class ContextPlan:
             ops=ops,
         )
 
+    @property
+    def params_channels(self) -> int | None:
+        """Hyperprior channels the first 1x1 layer takes (``None``: not split)."""
+        return None if self.first_params is None else self.first_params[0].shape[1]
+
     def params_rows(self, params: Tensor, schedule: Schedule) -> Tensor:
         """``[B * h * w + 1, C]``: each position's hyperprior term, in coding order, image-major.
 
@@ -146,6 +151,12 @@ class ContextPlan:
         rows of a step point at.
         """
         b, c = params.shape[:2]
+        expected = self.params_channels
+        if expected is not None and c != expected:
+            raise ValueError(
+                f"params has {c} channels; entropy_parameters expects {expected} hyperprior "
+                "channels (params must be h_s(z_hat))"
+            )
         order = schedule.order.to(params.device)
         rows = params.flatten(2).index_select(2, order).transpose(1, 2).reshape(-1, c)
         n = rows.shape[0]
