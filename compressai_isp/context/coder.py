@@ -98,8 +98,7 @@ def _scale_indexes(model: nn.Module, scales: Tensor) -> Tensor:
 class _Latent:
     """One coding job: the schedule, the rearranged weights and the buffers of a batch."""
 
-    def __init__(self, model: nn.Module, params: Tensor, plan: ContextPlan) -> None:
-        self.model = model
+    def __init__(self, params: Tensor, plan: ContextPlan) -> None:
         self.plan = plan
         b, _, h, w = params.shape
         self.batch, self.height, self.width = b, h, w
@@ -302,11 +301,11 @@ def _engines(model: nn.Module, params: Tensor, engine: str) -> list[tuple[_Laten
         raise ValueError(f'engine must be "auto", "batched" or "static"; got {engine!r}')
     plan = ContextPlan.from_model(model)
     if engine == "batched":
-        job = _Latent(model, params, plan)
+        job = _Latent(params, plan)
         return [(job, _make_layout(job.sched, job.batch, job.device, None), slice(None))]
     jobs = []
     for b in range(params.shape[0]):
-        job = _Latent(model, params[b : b + 1], plan)
+        job = _Latent(params[b : b + 1], plan)
         rows = job.sched.max_step + (-job.sched.max_step) % ROW_MULTIPLE
         jobs.append((job, _make_layout(job.sched, 1, job.device, rows), slice(b, b + 1)))
     return jobs
