@@ -295,6 +295,13 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
     assert [r["loss"] for r in a] == [r["loss"] for r in b]  # bit-identical, not approximately
 
 
+def test_data_stream_does_not_depend_on_the_number_of_workers(tmp_path: Path) -> None:
+    Trainer(config(tmp_path / "w0", max_steps=3, num_workers=0)).fit()
+    Trainer(config(tmp_path / "w2", max_steps=3, num_workers=2)).fit()
+    losses = [[r["loss"] for r in read_log(tmp_path / w / "run")] for w in ("w0", "w2")]
+    assert losses[0] == losses[1]
+
+
 def test_resumed_command_sets_the_learning_rate_schedule(tmp_path: Path) -> None:
     Trainer(config(tmp_path, max_steps=2)).fit()
     Trainer(config(tmp_path, max_steps=4, learning_rate=2e-4, lr_decay_step=3)).fit()
