@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="rate-distortion trade-off λ of R + λ·255²·MSE (default: the zoo ladder)",
     )
     g.add_argument(
+        "--metric",
+        choices=("mse", "ms-ssim"),
+        default="mse",
+        help="distortion of the loss: λ·255²·MSE or λ·(1 - MS-SSIM)",
+    )
+    g.add_argument(
         "--model-kwargs",
         type=parse_kwargs,
         default={},
@@ -305,6 +311,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         arch=args.arch,
         quality=args.quality,
+        metric=args.metric,
         lmbda=args.lmbda,
         model_kwargs=args.model_kwargs,
         pretrained=args.pretrained,

@@ -121,6 +121,26 @@ def test_rate_is_counted_over_srgb_output_pixels() -> None:
         rd_loss(out, raw, raw, TASKS["rbn"], 0.01, "raw")
 
 
+def test_ms_ssim_loss_follows_compressai_convention(tmp_path: Path) -> None:
+    raw, srgb = torch.rand(2, 4, 32, 32), torch.rand(2, 3, 64, 64)
+    lik = {"y": torch.full((2, 5, 1, 1), 0.5)}
+    perfect = rd_loss(
+        {"x_hat": srgb, "likelihoods": lik}, raw, srgb, TASKS["rbn"], 8.7, "raw", "ms-ssim"
+    )
+    assert perfect["ms_ssim"].item() == pytest.approx(1.0, abs=1e-5)
+    assert perfect["loss"].item() == pytest.approx(perfect["bpp"].item(), abs=1e-4)
+    noisy = rd_loss(
+        {"x_hat": (srgb + 0.1 * torch.randn_like(srgb)).clamp(0, 1), "likelihoods": lik},
+        raw, srgb, TASKS["rbn"], 8.7, "raw", "ms-ssim",
+    )  # fmt: skip
+    expected = noisy["bpp"] + 8.7 * (1 - noisy["ms_ssim"])
+    assert noisy["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
+    with pytest.raises(TrainingError, match="--metric ms-ssim needs --lambda"):
+        Trainer(config(tmp_path, metric="ms-ssim", max_steps=1))
+    assert Trainer(config(tmp_path, metric="ms-ssim", lmbda=8.7, max_steps=1)).fit() == 0
+    assert 0 < float(read_log(tmp_path / "run")[0]["ms_ssim"]) < 1
+
+
 def test_sampler_is_resumable_sharded_and_seeded() -> None:
     s = ResumableSampler(10, seed=5)
     s.set_epoch(2)

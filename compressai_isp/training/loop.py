@@ -86,6 +86,7 @@ class TrainConfig:
 
     arch: str = "rbn"
     quality: int | None = None
+    metric: str = "mse"  # distortion of Eq. 4: "mse" or "ms-ssim"
     lmbda: float | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: bool = False
@@ -281,7 +282,7 @@ class Trainer:
         self.quality = quality
         try:
             self.model = zoo.image_models[cfg.arch](
-                quality, pretrained=cfg.pretrained, **cfg.model_kwargs
+                quality, metric=cfg.metric, pretrained=cfg.pretrained, **cfg.model_kwargs
             )
         except TypeError as err:
             raise TrainingError(f"--model-kwargs: {err}") from None
@@ -318,6 +319,10 @@ class Trainer:
 
         if self.task.rate:
             lmbda = cfg.lmbda
+            if lmbda is None and cfg.metric != "mse":
+                raise TrainingError(
+                    f"--metric {cfg.metric} needs --lambda (the zoo's ladders are for MSE)"
+                )
             if lmbda is None and cfg.quality is not None:
                 lmbda = zoo.lambdas[cfg.arch].get(cfg.quality)
             if lmbda is None:
@@ -440,6 +445,8 @@ class Trainer:
         """Columns of ``log.csv``: training rows fill all, validation rows the first seven."""
         fields = ["step", "epoch", "split", "loss", "mse", "bpp", "psnr", "lr", "aux"]
         fields += ["grad_norm", "sec_per_step"]
+        if self.cfg.metric == "ms-ssim":
+            fields.insert(7, "ms_ssim")
         if self.distiller is not None:
             fields.append("kd")
             for t in self.distiller.teachers:
@@ -559,7 +566,7 @@ class Trainer:
             self.aux_optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             out = self.net(inp)
-        terms = rd_loss(out, inp, target, self.task, self.lmbda, self.input_kind)
+        terms = rd_loss(out, inp, target, self.task, self.lmbda, self.input_kind, self.cfg.metric)
         loss = terms["loss"]
         logs: dict[str, float] = {"lr": self.optimizer.param_groups[0]["lr"]}
         if self.distiller is not None:
@@ -603,6 +610,8 @@ class Trainer:
         x_hat, _ = model_output(out)
         with torch.no_grad():
             psnr = float(psnr_per_image(x_hat.detach().clamp(0, 1).float(), target.float()).mean())
+        if "ms_ssim" in terms:
+            logs["ms_ssim"] = float(terms["ms_ssim"].detach())
         logs.update(
             loss=float(loss.detach()),
             mse=float(terms["mse"].detach()),
@@ -635,7 +644,9 @@ class Trainer:
                 inp, target = self.task.split((raw, srgb))
                 with self._autocast():
                     out = model(inp)
-                terms = rd_loss(out, inp, target, self.task, self.lmbda, self.input_kind)
+                terms = rd_loss(
+                    out, inp, target, self.task, self.lmbda, self.input_kind, self.cfg.metric
+                )
                 x_hat, _ = model_output(out)
                 n = inp.shape[0]
                 sums[0] += float(terms["loss"]) * n
@@ -679,6 +690,7 @@ class Trainer:
         out = {
             "arch": self.cfg.arch,
             "quality": self.quality,
+            "metric": self.cfg.metric,
             "lmbda": self.lmbda,
             "config": getattr(model, "config", None),
             "step": st["step"],

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from compressai_isp.metrics import rate_bpp, srgb_num_pixels
+from compressai_isp.metrics import ms_ssim_per_image, rate_bpp, srgb_num_pixels
 
 __all__ = ["Task", "TASKS", "rd_loss", "model_output", "main_parameters", "aux_parameters"]
 
@@ -66,12 +66,20 @@ def model_output(out: Any) -> tuple[Tensor, dict[str, Any]]:
 
 
 def rd_loss(
-    out: Any, inp: Tensor, target: Tensor, task: Task, lmbda: float, input_kind: str
+    out: Any,
+    inp: Tensor,
+    target: Tensor,
+    task: Task,
+    lmbda: float,
+    input_kind: str,
+    metric: str = "mse",
 ) -> dict[str, Tensor]:
     """Eq. 4 without the attention term: ``{"loss", "mse", "bpp"}`` (bpp over sRGB pixels).
 
-    Distortion-only tasks return ``loss = mse`` and still report the estimated ``bpp`` of models
-    that have an entropy model.
+    ``metric="mse"``: ``loss = bpp + λ·255²·MSE`` (CompressAI's ``RateDistortionLoss``);
+    ``metric="ms-ssim"``: ``loss = bpp + λ·(1 - MS-SSIM)`` (also reported as ``"ms_ssim"``).
+    Distortion-only tasks return the distortion alone (``mse``, or ``1 - MS-SSIM``) and still
+    report the estimated ``bpp`` of models that have an entropy model.
     """
     x_hat, likelihoods = model_output(out)
     if x_hat.shape != target.shape:
@@ -88,7 +96,15 @@ def rd_loss(
     else:
         bpp = torch.zeros((), device=mse.device)
     result["bpp"] = bpp
-    result["loss"] = bpp + lmbda * 255**2 * mse if task.rate else mse
+    if metric == "mse":
+        distortion, scale = mse, 255**2
+    elif metric == "ms-ssim":
+        msssim = ms_ssim_per_image(x_hat.float(), target.float(), data_range=1.0).mean()
+        result["ms_ssim"] = msssim
+        distortion, scale = 1 - msssim, 1
+    else:
+        raise ValueError(f"metric must be 'mse' or 'ms-ssim', got {metric!r}")
+    result["loss"] = bpp + lmbda * scale * distortion if task.rate else distortion
     return result
 
 
