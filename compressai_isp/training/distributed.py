@@ -16,7 +16,17 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["DistInfo", "setup", "teardown", "all_reduce_grads", "gather_objects", "barrier"]
+__all__ = [
+    "DistInfo",
+    "all_reduce_grads",
+    "all_reduce_sum",
+    "barrier",
+    "broadcast_flag",
+    "broadcast_params",
+    "gather_objects",
+    "setup",
+    "teardown",
+]
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,15 @@ def all_reduce_grads(params: Iterable[nn.Parameter], info: DistInfo) -> None:
         if p.grad is not None:
             dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
             p.grad.div_(info.world_size)
+
+
+def broadcast_params(params: Iterable[nn.Parameter], info: DistInfo) -> None:
+    """Copy rank 0's values of ``params`` to every rank."""
+    if not info.enabled:
+        return
+    with torch.no_grad():
+        for p in params:
+            dist.broadcast(p.data, src=0)
 
 
 def all_reduce_sum(values: list[float], info: DistInfo, device: torch.device) -> list[float]:

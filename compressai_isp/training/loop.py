@@ -367,6 +367,7 @@ class Trainer:
             DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
                 self.model, aux_names
             )
+            ddp.broadcast_params(self.aux_params, self.dist)  # DDP only syncs what it owns
             self.net = DistributedDataParallel(
                 self.model,
                 device_ids=[self.device.index] if cfg.cuda else None,
