@@ -33,8 +33,9 @@ def test_demo_runs_end_to_end_with_the_shipped_default_model(tmp_path: Path, cap
     psnr = float(re.search(r"PSNR ([0-9.]+) dB", out).group(1))
     bpp = float(re.search(r"([0-9.]+) bpp", out).group(1))
     assert bpp > 0
-    # A trained model, not a stub: untrained weights render black and score about 8 dB here.
-    assert psnr > 15, out
+    ms_ssim = float(re.search(r"MS-SSIM ([0-9.]+)", out).group(1))
+    # A trained model, not a stub: untrained weights render black here (8.0 dB, MS-SSIM 0.16).
+    assert psnr > 12 and ms_ssim > 0.4, out
 
 
 def test_demo_without_the_default_weights_names_them_and_writes_nothing(
