@@ -224,7 +224,7 @@ class _CsvLog:
 
 
 def _fmt(v: float) -> str:
-    return f"{v:.4g}"
+    return str(v) if isinstance(v, int) else f"{v:.4g}"
 
 
 class Trainer:
