@@ -17,14 +17,13 @@ import argparse
 import hashlib
 import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from compressai_isp.data._atomic import atomic_open
 from compressai_isp.registry import MODELS
 from compressai_isp.zoo.weights import MANIFEST_NAME, zoo_dir
 
@@ -32,14 +31,8 @@ __all__ = ["publish", "main"]
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_open(path) as f:
+        f.write(data)
 
 
 def publish(
