@@ -1,6 +1,6 @@
 """``compressai-isp demo``: the whole RAWtoBit job on a real camera file, on any machine.
 
-Encodes the CC0 sample RAW shipped with the package (:func:`compressai_isp.data.sample_raw_path`)
+Encodes the CC0 photo shipped with the package (:func:`compressai_isp.data.demo_raw_path`)
 with the default model, ``compressai_isp.zoo.rbn(quality=6, pretrained=True)``, writes the
 ``.rbit`` file, decodes it back from disk, and writes the decoded PNG and a figure (LibRaw
 render | our decode | error map). It prints bits per pixel over the sRGB pixels (paper §4.2),
@@ -96,11 +96,11 @@ def run_demo(cm, output_dir: str | os.PathLike[str], raw_path: Path | None = Non
         save_image,
     )
     from compressai_isp.codec.format import read_bitstream
-    from compressai_isp.data import read_raw, render_srgb, sample_raw_path
+    from compressai_isp.data import demo_raw_path, read_raw, render_srgb
     from compressai_isp.data._atomic import atomic_open
     from compressai_isp.metrics import bpp_from_strings, compute_metrics
 
-    raw_path = Path(raw_path) if raw_path is not None else sample_raw_path()
+    raw_path = Path(raw_path) if raw_path is not None else demo_raw_path()
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = raw_path.stem

@@ -72,6 +72,7 @@ __all__ = [
     "red_phase",
     "render_srgb",
     "sample_raw_path",
+    "demo_raw_path",
     "synthesize_mosaic",
     "synthesize_raw",
     "unpack_bayer",
@@ -85,3 +86,12 @@ def sample_raw_path() -> Path:
     See ``compressai_isp/assets/LICENSE.md`` for its licence (CC0 1.0, thorsted/digicam_corpus).
     """
     return Path(__file__).resolve().parent.parent / "assets" / "Kodak_DC50_DC0010S.KDC"
+
+
+def demo_raw_path() -> Path:
+    """The CC0 photo ``compressai-isp demo`` encodes (Canon PowerShot S40, 1720×2312, RGGB).
+
+    It lies in the default model's test split, so the demo shows a photo the model never saw;
+    licence in ``compressai_isp/assets/LICENSE.md`` (CC0 1.0, thorsted/digicam_corpus).
+    """
+    return Path(__file__).resolve().parent.parent / "assets" / "Canon_S40_CRW_0112.CRW"
