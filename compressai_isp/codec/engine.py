@@ -111,17 +111,6 @@ def zoo_model(arch: str, quality: int, metric: str = "mse") -> CodecModel:
     return codec_model(model, arch, quality, metric, "zoo")
 
 
-def _load_state(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ValueError(f"checkpoint {path} does not exist")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - training checkpoints hold RNG states; load them fully below
-        from compressai_isp.training.checkpoint import load_checkpoint
-
-        return load_checkpoint(path)
-
-
 def checkpoint_model(
     path: str | os.PathLike[str],
     arch: str | None = None,
@@ -136,7 +125,9 @@ def checkpoint_model(
     from compressai_isp.registry import MODELS
 
     path = Path(path)
-    state = _load_state(path)
+    from compressai_isp.training.checkpoint import load_state_file
+
+    state = load_state_file(path)
     if not isinstance(state, dict):
         raise ValueError(f"checkpoint {path} does not hold a dict")
     state_dict = state.get("state_dict", state)

@@ -23,6 +23,7 @@ __all__ = [
     "MODEL_NAME",
     "save_checkpoint",
     "load_checkpoint",
+    "load_state_file",
     "rng_state",
     "set_rng_state",
 ]
@@ -76,6 +77,24 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # torch raises many types for truncated / foreign files
         raise ValueError(f"checkpoint {path} is not a readable torch file ({err})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint {path} does not hold a dict (got {type(state).__name__})")
+    return state
+
+
+def load_state_file(path: str | Path) -> dict[str, Any]:
+    """A bare state dict, an exported ``model_best.pth`` or a training checkpoint.
+
+    Tensor-only files load with ``weights_only=True``; only our own training checkpoints (which
+    hold RNG states) fall back to :func:`load_checkpoint`. Errors name the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - training checkpoints hold RNG states; load them fully
+        return load_checkpoint(path)
     if not isinstance(state, dict):
         raise ValueError(f"checkpoint {path} does not hold a dict (got {type(state).__name__})")
     return state

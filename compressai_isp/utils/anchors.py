@@ -181,17 +181,13 @@ def read_state_dict(path: str | Path, what: str) -> tuple[dict[str, Tensor], str
     trainer's ``{"state_dict": ...}`` and this library's training checkpoints (read with
     :func:`compressai_isp.training.checkpoint.load_checkpoint` when they hold more than tensors).
     """
-    from compressai_isp.training.checkpoint import load_checkpoint
+    from compressai_isp.training.checkpoint import load_state_file
 
     path = Path(path)
-    if not path.is_file():
-        raise EvalError(f"{what} {path}: no such file")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - our training files hold RNG states; load them fully
-        ckpt = load_checkpoint(path)
-    if not isinstance(ckpt, dict):
-        raise EvalError(f"{what} {path}: expected a dict, got {type(ckpt).__name__}")
+        ckpt = load_state_file(path)
+    except ValueError as err:
+        raise EvalError(f"{what}: {err}") from None
     state = ckpt.get("state_dict", ckpt)
     if not state or not all(isinstance(v, Tensor) for v in state.values()):
         raise EvalError(f"{what} {path}: no model state dict found")
