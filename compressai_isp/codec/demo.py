@@ -154,12 +154,16 @@ def run_demo(cm, output_dir: str | os.PathLike[str], raw_path: Path | None = Non
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="compressai-isp demo",
-        description="Encode the shipped CC0 sample RAW with the default model "
+        description="Encode the shipped CC0 demo photo with the default model "
         f"({DEFAULT_ARCH} quality {DEFAULT_QUALITY}), decode it and compare with LibRaw.",
     )
     parser.add_argument(
         "--output-dir", type=Path, default=Path("compressai-isp-demo"),
         help="where the .rbit, the decoded PNG and the figure go (./compressai-isp-demo)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--raw", type=Path, default=None,
+        help="RAW photo to use instead of the shipped CC0 demo photo",
     )  # fmt: skip
     try:
         args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -178,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        result = run_demo(cm, args.output_dir)
+        result = run_demo(cm, args.output_dir, raw_path=args.raw)
     except (ValueError, LookupError, OSError) as err:
         print(f"compressai-isp demo: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 1
