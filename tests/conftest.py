@@ -33,3 +33,12 @@ def shared_data() -> Path:
 @pytest.fixture(autouse=True)
 def _deterministic_torch() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny tensors: thread start-up costs more than the work (and eval runs single-threaded)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

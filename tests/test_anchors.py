@@ -16,14 +16,7 @@ from compressai_isp.utils.anchors import (
 )
 from compressai_isp.utils.eval_model import collect_dataset
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # Tiny tensors: thread start-up costs more than the work (and eval runs single-threaded).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -19,16 +19,10 @@ from compressai_isp.utils.eval_model import (
 )
 from compressai_isp.utils.results import METRIC_KEYS
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
 TINY = {"N": 16, "M": 16, "N_hyper": 16, "decoder_width": 8}
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # Tiny tensors: thread start-up costs more than the work (and eval runs single-threaded).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
