@@ -21,7 +21,6 @@ Set ``BENCH_THREADS`` to pin torch's thread count (default: torch's).
 from __future__ import annotations
 
 import os
-import platform
 
 import pytest
 import torch
@@ -43,16 +42,9 @@ _TIMES: dict[tuple[str, str, str], float] = {}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _report():
-    if "BENCH_THREADS" in os.environ:
-        torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
+def _report(cpu_name: str):
     yield
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_name
     print(
         f"\n\nmbt2018 (N=M=192), {cpu}, {os.cpu_count()} cores, torch threads "
         f"{torch.get_num_threads()}, torch {torch.__version__}"

@@ -13,9 +13,6 @@ added when a GPU is present. Set ``BENCH_THREADS`` to pin torch's CPU thread cou
 
 from __future__ import annotations
 
-import os
-import platform
-
 import pytest
 import torch
 from compressai.zoo import mbt2018
@@ -31,16 +28,9 @@ _TIMES: dict[tuple[str, str, str], float] = {}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _report():
-    if "BENCH_THREADS" in os.environ:
-        torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
+def _report(cpu_name: str):
     yield
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_name
     for device in DEVICES:
         where = (
             torch.cuda.get_device_name()

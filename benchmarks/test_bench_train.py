@@ -21,7 +21,6 @@ shared machine). Set ``BENCH_THREADS`` to pin torch's thread count.
 from __future__ import annotations
 
 import os
-import platform
 
 import pytest
 import torch
@@ -39,21 +38,11 @@ CONFIGS = {
 _TIMES: dict[tuple[str, str], float] = {}
 
 
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
 @pytest.fixture(scope="module", autouse=True)
-def _report():
-    if "BENCH_THREADS" in os.environ:
-        torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
+def _report(cpu_name: str):
     yield
     print(
-        f"\n\nRBN training iteration, batch {BATCH}, {_cpu()}, {os.cpu_count()} cores, "
+        f"\n\nRBN training iteration, batch {BATCH}, {cpu_name}, {os.cpu_count()} cores, "
         f"torch threads {torch.get_num_threads()}, torch {torch.__version__}, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
