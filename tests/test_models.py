@@ -10,6 +10,7 @@ from compressai_isp import zoo
 from compressai_isp.models import (
     RBN,
     Cascaded,
+    CompNet,
     ISPTeacher,
     LiteISPNet,
     RawCompTeacher,
@@ -27,8 +28,16 @@ TINY = {
     "unified-raw": {"N": 16, "M": 16},
     "liteispnet": {"width": 8},
     "cascaded": {"N": 16, "M": 16, "isp_width": 8},
+    "comp-net": {"N": 16, "M": 16},
 }
-COMPRESSION_ARCHS = ["rbn", "raw-comp-teacher", "isp-teacher", "unified-raw", "cascaded"]
+COMPRESSION_ARCHS = [
+    "rbn",
+    "raw-comp-teacher",
+    "isp-teacher",
+    "unified-raw",
+    "cascaded",
+    "comp-net",
+]
 
 
 def tiny(arch: str) -> torch.nn.Module:
@@ -172,11 +181,24 @@ def test_full_size_models_match_the_paper_widths() -> None:
     counts = {arch: sum(p.numel() for p in zoo.image_models[arch](1).parameters()) for arch in TINY}
     assert 15e6 < counts["rbn"] < 20e6
     assert 8e6 < counts["liteispnet"] < 10e6
-    assert counts["cascaded"] == counts["liteispnet"] + sum(
+    assert counts["comp-net"] == sum(
         p.numel() for p in JointAutoregressiveHierarchicalPriors(192, 192).parameters()
     )
+    assert counts["cascaded"] == counts["liteispnet"] + counts["comp-net"]
     x = torch.rand(1, 4, 64, 64)
     with torch.no_grad():
         assert RBN().train()(x)["x_hat"].shape == (1, 3, 128, 128)
         assert UnifiedRaw().train()(x)["x_hat"].shape == (1, 3, 128, 128)
         assert Cascaded().train()(x)["x_hat"].shape == (1, 3, 128, 128)
+
+
+def test_comp_net_and_compressai_mbt2018_share_their_weights() -> None:
+    comp = CompNet(N=16, M=24)
+    mbt = JointAutoregressiveHierarchicalPriors(N=16, M=24)
+    mbt.load_state_dict(comp.state_dict())  # a comp-net checkpoint serves CompressAI's mbt2018
+    comp.load_state_dict(JointAutoregressiveHierarchicalPriors(N=16, M=24).state_dict())
+    assert CompNet.from_state_dict(comp.state_dict()).config == {"N": 16, "M": 24}
+    cascade = Cascaded(N=16, M=24, isp_width=8)
+    cascade.load_comp_net_state_dict(comp.state_dict())
+    for name, tensor in comp.state_dict().items():
+        assert torch.equal(cascade.state_dict()[name], tensor), name

@@ -206,6 +206,7 @@ TINY = {
     "isp-teacher": {"N": 8, "M": 8, "N_hyper": 8, "decoder_width": 4},
     "liteispnet": {"width": 4},
     "cascaded": {"N": 8, "M": 8, "isp_width": 4},
+    "comp-net": {"N": 8, "M": 8},
 }
 
 

@@ -14,7 +14,15 @@ from compressai_isp import create_model, list_models, zoo
 from compressai_isp.models import RBN
 from compressai_isp.registry import MODELS
 
-ARCHS = ["rbn", "unified-raw", "raw-comp-teacher", "isp-teacher", "liteispnet", "cascaded"]
+ARCHS = [
+    "rbn",
+    "unified-raw",
+    "raw-comp-teacher",
+    "isp-teacher",
+    "liteispnet",
+    "cascaded",
+    "comp-net",
+]
 TINY_RBN = {"N": 16, "M": 16, "N_hyper": 16, "decoder_width": 8}
 
 

@@ -6,6 +6,7 @@ and in CompressAI's own ``compressai.registry.MODELS``.
 
 from compressai_isp.models.base import ContextHyperprior, check_input, crop_to, pad_to_multiple
 from compressai_isp.models.cascaded import Cascaded
+from compressai_isp.models.comp_net import CompNet
 from compressai_isp.models.liteispnet import LiteISPNet
 from compressai_isp.models.rbn import RBN, RBNDecoder
 from compressai_isp.models.teachers import ISPTeacher, RawCompTeacher
@@ -19,6 +20,7 @@ __all__ = [
     "RawCompTeacher",
     "ISPTeacher",
     "LiteISPNet",
+    "CompNet",
     "Cascaded",
     "check_input",
     "pad_to_multiple",

@@ -1,10 +1,11 @@
 """Cascaded structure (paper §3.1, Fig. 1(a)): an ISP-Net followed by an sRGB Comp-Net.
 
 The ISP-Net (:class:`~compressai_isp.models.liteispnet.LiteISPNet`) renders sRGB from the
-packed RAW, and CompressAI's mbt2018 codes that sRGB. The cascade is one
-:class:`~compressai.models.CompressionModel`: ``compress`` takes RAW, ``decompress`` returns
-sRGB, and the Comp-Net's modules keep mbt2018's names (``g_a``, ``h_s``, ...) so an mbt2018
-state dict loads into it with ``load_comp_net_state_dict``.
+packed RAW, and the sRGB Comp-Net (:class:`~compressai_isp.models.comp_net.CompNet`, i.e.
+mbt2018) codes that sRGB. The cascade is one :class:`~compressai.models.CompressionModel`:
+``compress`` takes RAW, ``decompress`` returns sRGB, and the Comp-Net's modules keep mbt2018's
+names (``g_a``, ``h_s``, ...) so a ``comp-net`` or CompressAI ``mbt2018`` state dict loads into
+it with ``load_comp_net_state_dict``.
 
 .. code-block:: none
 
@@ -14,11 +15,12 @@ state dict loads into it with ``load_comp_net_state_dict``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor
 
-from compressai_isp.models.base import ContextHyperprior, check_input
+from compressai_isp.models.base import check_input
+from compressai_isp.models.comp_net import CompNet
 from compressai_isp.models.liteispnet import LiteISPNet
 from compressai_isp.registry import register_model
 
@@ -26,7 +28,7 @@ __all__ = ["Cascaded"]
 
 
 @register_model("cascaded")
-class Cascaded(ContextHyperprior):
+class Cascaded(CompNet):
     """LiteISPNet + mbt2018: packed RAW ``[B,4,H/2,W/2]`` -> bitstream -> sRGB ``[B,3,H,W]``.
 
     Args:
@@ -34,8 +36,11 @@ class Cascaded(ContextHyperprior):
         isp_width: LiteISPNet base width (64).
     """
 
+    input_kind: ClassVar[str] = "raw"
+    in_channels: ClassVar[int] = 4
+
     def __init__(self, N: int = 192, M: int = 192, isp_width: int = 64) -> None:
-        super().__init__(None, None, M=M, N_hyper=N, latent_stride=16)
+        super().__init__(N, M)
         self.isp = LiteISPNet(isp_width)
         self._config = {"N": N, "M": M, "isp_width": isp_width}
 
@@ -47,13 +52,12 @@ class Cascaded(ContextHyperprior):
     @classmethod
     def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:
         return {
-            "N": state_dict["g_a.0.weight"].size(0),
-            "M": state_dict["g_a.6.weight"].size(0),
+            **super().config_from_state_dict(state_dict),
             "isp_width": state_dict["isp.head.weight"].size(0),
         }
 
     def load_comp_net_state_dict(self, state_dict: dict[str, Tensor]) -> None:
-        """Load an mbt2018 state dict (e.g. CompressAI's pretrained weights) into the Comp-Net."""
+        """Load a ``comp-net`` or mbt2018 state dict (CompressAI's too) into the Comp-Net."""
         own = {k: v for k, v in self.state_dict().items() if k.startswith("isp.")}
         self.load_state_dict({**own, **state_dict})
 

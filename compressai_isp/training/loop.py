@@ -601,26 +601,23 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        aux_value = math.nan
         if self.aux_optimizer is not None:
             aux = self.model.aux_loss()
             aux.backward()
             ddp.all_reduce_grads(self.aux_params, self.dist)
             self.aux_optimizer.step()
-            aux_value = float(aux.detach())
+            logs["aux"] = float(aux.detach())
         x_hat, _ = model_output(out)
         with torch.no_grad():
             psnr = float(psnr_per_image(x_hat.detach().clamp(0, 1).float(), target.float()).mean())
         if "ms_ssim" in terms:
             logs["ms_ssim"] = float(terms["ms_ssim"].detach())
         logs.update(
-            loss=float(loss.detach()),
-            mse=float(terms["mse"].detach()),
-            bpp=float(terms["bpp"].detach()),
-            psnr=psnr,
-            aux=aux_value,
+            loss=float(loss.detach()), mse=float(terms["mse"].detach()), psnr=psnr,
             grad_norm=grad_norm,
-        )
+        )  # fmt: skip
+        if self.task.rate:  # distortion-only models have no rate to log
+            logs["bpp"] = float(terms["bpp"].detach())
         return logs
 
     @torch.no_grad()
@@ -763,8 +760,9 @@ class Trainer:
         if main:
             what = f"resuming {self.resume_path} at step {self.step}" if resumed else "starting"
             n_params = sum(p.numel() for _, p in main_parameters(self.model))
+            objective = f"λ={self.lmbda:g}" if self.task.rate else "distortion only"
             print(
-                f"{what}: {cfg.arch} q{self.quality} λ={self.lmbda:g} ({n_params / 1e6:.2f} M "
+                f"{what}: {cfg.arch} q{self.quality} {objective} ({n_params / 1e6:.2f} M "
                 f"trainable parameters), {len(self.train_set)} training samples, "
                 f"{self.steps_per_epoch} steps/epoch, batch {cfg.batch_size} x "
                 f"{self.dist.world_size} process(es), seed {self.seed}, saving to {self.save_dir}",

@@ -9,6 +9,7 @@ raw-comp-teacher   RAW        RAW        R + λ·255²·MSE on the packed RAW   
 isp-teacher        sRGB       sRGB       MSE (distortion only)                         all
 liteispnet         RAW        sRGB       MSE (L2)                                      all
 cascaded           RAW        sRGB       R + λ·255²·MSE through the frozen Comp-Net    ``isp.*``
+comp-net           sRGB       sRGB       R + λ·255²·MSE (the cascade's Comp-Net)       all
 =================  =========  =========  ============================================  ==========
 
 ``R`` is in bits per **sRGB output pixel** (:func:`compressai_isp.metrics.srgb_num_pixels`): a
@@ -55,6 +56,8 @@ TASKS: dict[str, Task] = {
     "liteispnet": Task("raw", "srgb", rate=False),
     # Joint fine-tuning of the cascade (§4.1): only the ISP-Net learns, the Comp-Net is frozen.
     "cascaded": Task("raw", "srgb", rate=True, trainable="isp."),
+    # The cascade's Comp-Net, trained on the sRGB targets alone (CompressAI's mbt2018 recipe).
+    "comp-net": Task("srgb", "srgb", rate=True),
 }
 
 

@@ -18,6 +18,7 @@ from torch import nn
 from compressai_isp.models import (
     RBN,
     Cascaded,
+    CompNet,
     ISPTeacher,
     LiteISPNet,
     RawCompTeacher,
@@ -40,6 +41,7 @@ __all__ = [
     "isp_teacher",
     "liteispnet",
     "cascaded",
+    "comp_net",
     "image_models",
     "model_architectures",
     "cfgs",
@@ -63,6 +65,7 @@ lambdas: dict[str, dict[int, float | None]] = {
     "unified-raw": dict(enumerate(_UNIFIED_LADDER, start=1)),
     # The cascade's Comp-Net is CompressAI's mbt2018 ladder; the ISP-Net is trained with L2.
     "cascaded": dict(enumerate(_MBT2018_LADDER, start=1)),
+    "comp-net": dict(enumerate(_MBT2018_LADDER, start=1)),
     # Distortion-only models: one architecture, the quality index is accepted for symmetry.
     "isp-teacher": dict.fromkeys(range(1, 8)),
     "liteispnet": dict.fromkeys(range(1, 8)),
@@ -77,6 +80,7 @@ cfgs: dict[str, dict[int, dict[str, Any]]] = {
     # CompressAI's mbt2018 widths: M = 320 from quality 5 up.
     "unified-raw": {q: {"N": 192, "M": 192 if q <= 4 else 320} for q in range(1, 8)},
     "cascaded": {q: {"N": 192, "M": 192 if q <= 4 else 320, "isp_width": 64} for q in range(1, 9)},
+    "comp-net": {q: {"N": 192, "M": 192 if q <= 4 else 320} for q in range(1, 9)},
     "isp-teacher": {
         q: {"N": 256, "M": 192, "N_hyper": 192, "decoder_width": 64} for q in range(1, 8)
     },
@@ -175,6 +179,17 @@ def cascaded(
     return _build("cascaded", quality, metric, pretrained, **kwargs)
 
 
+def comp_net(
+    quality: int,
+    metric: str = "mse",
+    pretrained: bool = False,
+    progress: bool = True,
+    **kwargs: Any,
+) -> CompNet:
+    """The cascade's sRGB Comp-Net (§3.1): mbt2018 on sRGB at CompressAI's qualities 1-8."""
+    return _build("comp-net", quality, metric, pretrained, **kwargs)
+
+
 image_models: dict[str, Callable[..., nn.Module]] = {
     "rbn": rbn,
     "unified-raw": unified_raw,
@@ -182,6 +197,7 @@ image_models: dict[str, Callable[..., nn.Module]] = {
     "isp-teacher": isp_teacher,
     "liteispnet": liteispnet,
     "cascaded": cascaded,
+    "comp-net": comp_net,
 }
 
 
