@@ -6,7 +6,7 @@ import torch
 
 from compressai_isp.data import load_pair, make_synthetic_dng
 from compressai_isp.metrics import compute_metrics
-from compressai_isp.models import LiteISPNet
+from compressai_isp.models import CompNet, LiteISPNet
 from compressai_isp.utils.anchors import (
     CODECS,
     PAPER_LITEISPNET_PSNR,
@@ -164,14 +164,12 @@ def test_cascade_from_separate_isp_and_comp_net_checkpoints(raw_dir, tmp_path):
 
     isp_ckpt, comp_ckpts = tmp_path / "isp.pth", []
     torch.save(LiteISPNet(width=8).state_dict(), isp_ckpt)
-    for i, m in enumerate((8, 12)):
-        path = tmp_path / f"mbt2018-{i}.pth.tar"
-        # CompressAI's example trainer's checkpoint layout.
-        torch.save(
-            {"epoch": 1, "state_dict": JointAutoregressiveHierarchicalPriors(8, m).state_dict()},
-            path,
-        )
-        comp_ckpts.append(str(path))
+    # CompressAI's example trainer's checkpoint layout, and this library's comp-net export.
+    mbt = {"epoch": 1, "state_dict": JointAutoregressiveHierarchicalPriors(8, 8).state_dict()}
+    comp = {"arch": "comp-net", "state_dict": CompNet(8, 12).state_dict()}
+    for name, ckpt in (("mbt2018.pth.tar", mbt), ("comp-net.pth", comp)):
+        torch.save(ckpt, tmp_path / name)
+        comp_ckpts.append(str(tmp_path / name))
     out = tmp_path / "out"
     argv = ["cascade", str(raw_dir), "--isp-checkpoint", str(isp_ckpt), "-o", str(out), "--quiet"]
     assert main([*argv, "--comp-checkpoint", *comp_ckpts]) == 0
@@ -179,3 +177,13 @@ def test_cascade_from_separate_isp_and_comp_net_checkpoints(raw_dir, tmp_path):
     assert data["name"] == "Cascade (LiteISPNet+mbt2018)"
     assert data["results"]["checkpoint"] == comp_ckpts
     assert len(data["results"]["bpp"]) == 2 and all(b > 0 for b in data["results"]["bpp"])
+
+
+def test_cascade_refuses_a_checkpoint_of_another_architecture(raw_dir, tmp_path, capsys):
+    isp_ckpt, wrong = tmp_path / "isp.pth", tmp_path / "rbn.pth"
+    torch.save(LiteISPNet(width=8).state_dict(), isp_ckpt)
+    torch.save({"arch": "rbn", "state_dict": CompNet(8, 8).state_dict()}, wrong)
+    argv = ["cascade", str(raw_dir), "--isp-checkpoint", str(isp_ckpt), "--quiet"]
+    assert main([*argv, "--comp-checkpoint", str(wrong), "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "holds a 'rbn' model, not comp-net" in err

@@ -329,10 +329,14 @@ def isp_ceiling(
 
 
 def load_cascade(isp: nn.Module, comp_checkpoint: str | Path) -> nn.Module:
-    """A :class:`~compressai_isp.models.Cascaded` from an ISP-Net and an mbt2018 checkpoint."""
+    """A :class:`~compressai_isp.models.Cascaded` from an ISP-Net and a comp-net / mbt2018 file."""
     from compressai_isp.models import Cascaded
 
-    comp, _ = read_state_dict(comp_checkpoint, "Comp-Net checkpoint")
+    comp, arch = read_state_dict(comp_checkpoint, "Comp-Net checkpoint")
+    if arch not in (None, "comp-net"):
+        raise EvalError(
+            f"Comp-Net checkpoint {comp_checkpoint}: holds a {arch!r} model, not comp-net"
+        )
     state = {**comp, **{f"isp.{k}": v for k, v in isp.state_dict().items()}}
     try:
         net = Cascaded.from_state_dict(state)
@@ -420,7 +424,7 @@ def _parser() -> argparse.ArgumentParser:
         "--comp-checkpoint",
         nargs="+",
         required=True,
-        help="mbt2018 state dicts, one per rate point",
+        help="comp-net checkpoints or mbt2018 state dicts, one per rate point",
     )
     cas.add_argument(
         "--entropy-estimation",
