@@ -42,6 +42,8 @@ def main() -> None:
         ("liteispnet", 1),
         ("cascaded", 1),
         ("cascaded", 5),
+        ("comp-net", 1),
+        ("comp-net", 5),
     ]:
         params, macs = measure(arch, quality)
         print(f"| {arch} | {quality} | {params / 1e6:.2f} M | {macs / 1e9:.1f} |")
