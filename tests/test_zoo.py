@@ -140,3 +140,15 @@ def test_published_export_loads_through_the_zoo(
             128,
             128,
         )
+
+
+def test_every_shipped_weight_loads_and_carries_its_card(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COMPRESSAI_ISP_ZOO", raising=False)  # the repository's own zoo/
+    shipped = zoo.list_weights()
+    assert ("rbn", 6) in {(w.arch, w.quality) for w in shipped}  # the design card's default
+    for w in shipped:
+        model = create_model(w.arch, w.quality, pretrained=True, metric=w.metric)
+        assert sum(p.numel() for p in model.parameters()) == w.meta["parameters"], w.file
+        for field in ("training_command", "data", "metrics", "machine"):
+            assert w.meta.get(field), (w.file, field)
+        assert w.meta["metrics"]["split"], w.file
