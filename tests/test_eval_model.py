@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 import torch
@@ -217,3 +218,20 @@ def test_raw_output_models_are_scored_against_the_raw(raw_dir):
     assert x_hat.shape == (1, *raw.shape)
     assert set(metrics) == {"psnr-raw", "ms-ssim-raw", "bpp", "encoding_time", "decoding_time"}
     assert metrics["psnr-raw"] == pytest.approx(psnr(raw[None], x_hat))
+
+
+@pytest.mark.parametrize(
+    ("arch", "widths", "score"),
+    [
+        ("comp-net", {"N": 8, "M": 8}, "psnr-rgb"),  # sRGB in: codes the LibRaw rendering
+        ("raw-comp-teacher", {"N": 8, "K": 8, "N_hyper": 8}, "psnr-raw"),  # RAW out
+    ],
+)
+def test_cli_evaluates_models_that_are_not_raw_to_srgb(raw_dir, tmp_path, arch, widths, score):
+    model = zoo.create_model(arch, 1, **widths)
+    torch.save({"arch": arch, "quality": 1, "state_dict": model.state_dict()}, tmp_path / "m.pth")
+    out = tmp_path / "result.json"
+    argv = ["checkpoint", str(raw_dir), "-p", str(tmp_path / "m.pth"), "-o", str(out), "--quiet"]
+    assert main(argv) == 0
+    results = json.loads(out.read_text())["results"]
+    assert results["bpp"][0] > 0 and math.isfinite(results[score][0])

@@ -122,36 +122,10 @@ def checkpoint_model(
     The architecture, quality and metric come from the file when it records them (the training
     CLI's files do), else from the arguments; the widths come from the weights themselves.
     """
-    from compressai_isp.registry import MODELS
+    from compressai_isp import zoo
 
-    path = Path(path)
-    from compressai_isp.training.checkpoint import load_state_file
-
-    state = load_state_file(path)
-    if not isinstance(state, dict):
-        raise ValueError(f"checkpoint {path} does not hold a dict")
-    state_dict = state.get("state_dict", state)
-    recorded = {"arch": arch, "quality": quality, "metric": metric}
-    for key, given in list(recorded.items()):
-        if key in state and given is not None and state[key] != given:
-            raise ValueError(
-                f"checkpoint {path} holds {key} {state[key]!r}, not the requested {given!r}"
-            )
-        recorded[key] = state.get(key, given)
-    arch = recorded["arch"]
-    if arch is None:
-        raise ValueError(f"checkpoint {path} does not record its architecture; pass -a ARCH")
-    if arch not in MODELS:
-        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(MODELS))}")
-    quality = int(recorded["quality"] or 0)
-    metric = str(recorded["metric"] or "mse")
-    cls = MODELS[arch]
-    try:
-        model = cls.from_state_dict(state_dict)
-    except (KeyError, RuntimeError, TypeError, AttributeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"checkpoint {path} does not hold {arch} weights ({first})") from None
-    return codec_model(model, arch, quality, metric, str(path))
+    loaded = zoo.load_model_file(path, arch, quality, metric)
+    return codec_model(loaded.model, loaded.arch, loaded.quality, loaded.metric, str(path))
 
 
 def model_for_stream(

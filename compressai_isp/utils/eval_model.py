@@ -358,12 +358,15 @@ def eval_model(
 def load_pretrained(arch: str, metric: str, quality: int) -> nn.Module:
     """A zoo model with its trained weights (from the local zoo manifest; nothing downloads).
 
-    Loaded through :func:`compressai_isp.codec.engine.zoo_model`, the loader the codec uses, so
-    evaluation measures exactly the models the ``encode`` command would run.
+    Built by the zoo exactly as the codec's ``encode`` builds it, with the CDF tables shipped
+    with the weights (``update(force=False)`` only fills missing ones).
     """
-    from compressai_isp.codec.engine import zoo_model
+    from compressai_isp import zoo
 
-    return zoo_model(arch, quality, metric).model.eval()
+    model = zoo.create_model(arch, quality, pretrained=True, metric=metric)
+    if hasattr(model, "update"):
+        model.update(force=False)
+    return model.eval()
 
 
 def load_checkpoint(
@@ -371,17 +374,18 @@ def load_checkpoint(
 ) -> tuple[nn.Module, str]:
     """``(model, architecture)`` from a training checkpoint or an exported ``model_best.pth``.
 
-    Loaded through :func:`compressai_isp.codec.engine.checkpoint_model` (architecture from the
-    file when it records it, widths from the weights). As in ``compressai.utils.eval_model``,
-    the entropy models' CDF tables are then rebuilt (``update(force=True)``) because a
-    mid-training checkpoint may hold stale ones; ``no_update`` keeps them.
+    Loaded by :func:`compressai_isp.zoo.load_model_file` (the codec's loader too; architecture
+    from the file when it records it, widths from the weights). Any architecture evaluates:
+    RAW or sRGB input, sRGB or RAW output. As in ``compressai.utils.eval_model``, the entropy
+    models' CDF tables are then rebuilt (``update(force=True)``) because a mid-training
+    checkpoint may hold stale ones; ``no_update`` keeps them.
     """
-    from compressai_isp.codec.engine import checkpoint_model
+    from compressai_isp import zoo
 
-    cm = checkpoint_model(path, arch)
-    if not no_update:
-        cm.model.update(force=True)
-    return cm.model.eval(), cm.arch
+    loaded = zoo.load_model_file(path, arch)
+    if not no_update and hasattr(loaded.model, "update"):
+        loaded.model.update(force=True)
+    return loaded.model.eval(), loaded.arch
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,8 +10,10 @@ Quality ladders (paper §4.1): ``lambdas[arch][quality]`` is the λ of ``L = R +
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from torch import nn
 
@@ -47,6 +49,8 @@ __all__ = [
     "cfgs",
     "lambdas",
     "create_model",
+    "load_model_file",
+    "ModelFile",
     "list_models",
     "Weights",
     "WeightsNotFoundError",
@@ -208,6 +212,55 @@ def create_model(
     if name not in image_models:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(sorted(image_models))}")
     return image_models[name](quality, metric=metric, pretrained=pretrained, **kwargs)
+
+
+class ModelFile(NamedTuple):
+    """A model rebuilt from a weight file, with what the file records about it."""
+
+    model: nn.Module
+    arch: str
+    quality: int
+    metric: str
+
+
+def load_model_file(
+    path: str | os.PathLike[str],
+    arch: str | None = None,
+    quality: int | None = None,
+    metric: str | None = None,
+) -> ModelFile:
+    """Rebuild the model of a training checkpoint, an exported ``model_best.pth`` or a state dict.
+
+    The architecture, quality and metric come from the file when it records them (the training
+    CLI's files do), else from the arguments, which must not contradict the file; the widths
+    come from the weights themselves (``from_state_dict``). Every failure is a one-line
+    ``ValueError`` naming the file.
+    """
+    from compressai_isp.training.checkpoint import load_state_file
+
+    path = Path(path)
+    state = load_state_file(path)
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint {path} does not hold a dict")
+    state_dict = state.get("state_dict", state)
+    recorded = {"arch": arch, "quality": quality, "metric": metric}
+    for key, given in list(recorded.items()):
+        if key in state and given is not None and state[key] != given:
+            raise ValueError(
+                f"checkpoint {path} holds {key} {state[key]!r}, not the requested {given!r}"
+            )
+        recorded[key] = state.get(key, given)
+    arch = recorded["arch"]
+    if arch is None:
+        raise ValueError(f"checkpoint {path} does not record its architecture; pass -a ARCH")
+    if arch not in MODELS:
+        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(MODELS))}")
+    try:
+        model = MODELS[arch].from_state_dict(state_dict)
+    except (KeyError, RuntimeError, TypeError, AttributeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"checkpoint {path} does not hold {arch} weights ({first})") from None
+    return ModelFile(model, arch, int(recorded["quality"] or 0), str(recorded["metric"] or "mse"))
 
 
 def list_models(pretrained: bool = False) -> list[str]:
