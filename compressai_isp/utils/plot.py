@@ -92,12 +92,16 @@ def plot_rd(
 
     # A bare Figure (no pyplot) renders off-screen with Agg and leaves the caller's backend and
     # figure registry alone, so this works the same in scripts, CI and notebooks.
+    import matplotlib
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=figsize)
     ax = fig.subplots()
+    # Every curve its own colour: the default cycle repeats after 10, tab20 after 20.
+    palette = "tab10" if len(curves) <= 10 else "tab20"
+    colors = matplotlib.colormaps[palette].colors
     try:
-        for c in curves:
+        for n, c in enumerate(curves):
             order = sorted(range(len(c.bpp)), key=c.bpp.__getitem__)
             ax.plot(
                 [c.bpp[i] for i in order],
@@ -106,6 +110,7 @@ def plot_rd(
                 markersize=4,
                 linestyle="--" if _is_anchor(c.name) else "-",
                 linewidth=1.0,
+                color=colors[n % len(colors)],
                 label=c.name,
             )
         if ceiling is not None:
