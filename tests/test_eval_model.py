@@ -235,3 +235,11 @@ def test_cli_evaluates_models_that_are_not_raw_to_srgb(raw_dir, tmp_path, arch, 
     assert main(argv) == 0
     results = json.loads(out.read_text())["results"]
     assert results["bpp"][0] > 0 and math.isfinite(results[score][0])
+
+
+def test_a_model_without_entropy_model_is_refused_in_one_line(raw_dir, tmp_path, capsys):
+    isp = zoo.liteispnet(1, width=4)
+    torch.save({"arch": "liteispnet", "state_dict": isp.state_dict()}, tmp_path / "isp.pth")
+    assert main(["checkpoint", str(raw_dir), "-p", str(tmp_path / "isp.pth"), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "liteispnet has no entropy model" in err

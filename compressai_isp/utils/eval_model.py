@@ -355,6 +355,16 @@ def eval_model(
 # --------------------------------------------------------------------------------------------
 
 
+def _codec(model: nn.Module, arch: str) -> nn.Module:
+    """``model``, if it can code images; otherwise a one-line :class:`EvalError`."""
+    if not callable(getattr(model, "compress", None)):
+        raise EvalError(
+            f"{arch} has no entropy model (compress/decompress): nothing to evaluate for rate; "
+            "an ISP-Net's quality alone is `compressai-isp anchors isp --codecs none`"
+        )
+    return model
+
+
 def load_pretrained(arch: str, metric: str, quality: int) -> nn.Module:
     """A zoo model with its trained weights (from the local zoo manifest; nothing downloads).
 
@@ -363,9 +373,8 @@ def load_pretrained(arch: str, metric: str, quality: int) -> nn.Module:
     """
     from compressai_isp import zoo
 
-    model = zoo.create_model(arch, quality, pretrained=True, metric=metric)
-    if hasattr(model, "update"):
-        model.update(force=False)
+    model = _codec(zoo.create_model(arch, quality, pretrained=True, metric=metric), arch)
+    model.update(force=False)
     return model.eval()
 
 
@@ -383,9 +392,10 @@ def load_checkpoint(
     from compressai_isp import zoo
 
     loaded = zoo.load_model_file(path, arch)
-    if not no_update and hasattr(loaded.model, "update"):
-        loaded.model.update(force=True)
-    return loaded.model.eval(), loaded.arch
+    model = _codec(loaded.model, loaded.arch)
+    if not no_update:
+        model.update(force=True)
+    return model.eval(), loaded.arch
 
 
 # --------------------------------------------------------------------------------------------
