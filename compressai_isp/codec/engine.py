@@ -71,15 +71,15 @@ class CodecModel:
 
 def _ready(model: nn.Module, what: str) -> nn.Module:
     """Eval mode with the entropy coder's tables filled; refuse models that cannot code RAW."""
+    from compressai_isp.models import require_compression
+
     if getattr(model, "input_kind", None) != "raw" or getattr(model, "output_kind", None) != "srgb":
         raise ValueError(
             f"{what} maps {getattr(model, 'input_kind', '?')} to "
             f"{getattr(model, 'output_kind', '?')}; the RAW codec needs a RAW -> sRGB "
             "compression model (rbn, unified-raw, cascaded)"
         )
-    if not callable(getattr(model, "compress", None)):
-        raise ValueError(f"{what} has no compress()/decompress(): not a compression model")
-    model.eval()
+    require_compression(model, what).eval()
     # Fills the CDF tables only when absent (update(force=False)), so tables shipped with the
     # weights are used as they are.
     model.update(force=False)
@@ -103,11 +103,7 @@ def zoo_model(arch: str, quality: int, metric: str = "mse") -> CodecModel:
     """
     from compressai_isp import zoo
 
-    if arch not in zoo.image_models:
-        raise ValueError(
-            f"unknown architecture {arch!r}; known: {', '.join(sorted(zoo.image_models))}"
-        )
-    model = zoo.image_models[arch](quality, metric=metric, pretrained=True)
+    model = zoo.create_model(arch, quality, pretrained=True, metric=metric)
     return codec_model(model, arch, quality, metric, "zoo")
 
 

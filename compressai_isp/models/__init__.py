@@ -4,7 +4,13 @@ Importing this package registers every architecture in :data:`compressai_isp.reg
 and in CompressAI's own ``compressai.registry.MODELS``.
 """
 
-from compressai_isp.models.base import ContextHyperprior, check_input, crop_to, pad_to_multiple
+from compressai_isp.models.base import (
+    ContextHyperprior,
+    check_input,
+    crop_to,
+    pad_to_multiple,
+    require_compression,
+)
 from compressai_isp.models.cascaded import Cascaded
 from compressai_isp.models.comp_net import CompNet
 from compressai_isp.models.liteispnet import LiteISPNet
@@ -23,6 +29,7 @@ __all__ = [
     "CompNet",
     "Cascaded",
     "check_input",
+    "require_compression",
     "pad_to_multiple",
     "crop_to",
 ]

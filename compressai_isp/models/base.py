@@ -20,7 +20,14 @@ from torch import Tensor, nn
 
 from compressai_isp import context
 
-__all__ = ["Configurable", "ContextHyperprior", "check_input", "pad_to_multiple", "crop_to"]
+__all__ = [
+    "Configurable",
+    "ContextHyperprior",
+    "check_input",
+    "require_compression",
+    "pad_to_multiple",
+    "crop_to",
+]
 
 HYPER_STRIDE = 4  # h_a downsamples the latent twice by 2
 
@@ -42,6 +49,16 @@ def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
 def crop_to(x: Tensor, size: tuple[int, int]) -> Tensor:
     """Crop the top-left ``size = (H, W)`` of ``x``, undoing :func:`pad_to_multiple`."""
     return x[..., : size[0], : size[1]]
+
+
+def require_compression(model: nn.Module, what: str) -> nn.Module:
+    """``model`` if it has an entropy model (``compress``/``decompress``), else a one-line
+    ``ValueError`` naming ``what``: the codec and the evaluator only take compression models."""
+    if not callable(getattr(model, "compress", None)):
+        raise ValueError(
+            f"{what} has no entropy model (compress/decompress): not a compression model"
+        )
+    return model
 
 
 def check_input(model: nn.Module, x: Tensor) -> None:

@@ -355,16 +355,6 @@ def eval_model(
 # --------------------------------------------------------------------------------------------
 
 
-def _codec(model: nn.Module, arch: str) -> nn.Module:
-    """``model``, if it can code images; otherwise a one-line :class:`EvalError`."""
-    if not callable(getattr(model, "compress", None)):
-        raise EvalError(
-            f"{arch} has no entropy model (compress/decompress): nothing to evaluate for rate; "
-            "an ISP-Net's quality alone is `compressai-isp anchors isp --codecs none`"
-        )
-    return model
-
-
 def load_pretrained(arch: str, metric: str, quality: int) -> nn.Module:
     """A zoo model with its trained weights (from the local zoo manifest; nothing downloads).
 
@@ -372,8 +362,10 @@ def load_pretrained(arch: str, metric: str, quality: int) -> nn.Module:
     with the weights (``update(force=False)`` only fills missing ones).
     """
     from compressai_isp import zoo
+    from compressai_isp.models import require_compression
 
-    model = _codec(zoo.create_model(arch, quality, pretrained=True, metric=metric), arch)
+    model = zoo.create_model(arch, quality, pretrained=True, metric=metric)
+    require_compression(model, arch)
     model.update(force=False)
     return model.eval()
 
@@ -390,9 +382,10 @@ def load_checkpoint(
     checkpoint may hold stale ones; ``no_update`` keeps them.
     """
     from compressai_isp import zoo
+    from compressai_isp.models import require_compression
 
     loaded = zoo.load_model_file(path, arch)
-    model = _codec(loaded.model, loaded.arch)
+    model = require_compression(loaded.model, loaded.arch)
     if not no_update:
         model.update(force=True)
     return model.eval(), loaded.arch
