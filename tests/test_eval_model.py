@@ -167,16 +167,70 @@ def test_cli_reads_the_architecture_from_the_checkpoint(raw_dir, checkpoints, tm
 def test_cli_errors_are_one_line(raw_dir, checkpoints, tmp_path, capsys, extra, message):
     extra = [str(checkpoints[0]) if e == "CKPT" else e for e in extra]
     out = tmp_path / "x.json"
-    assert main(["checkpoint", str(raw_dir), "-o", str(out), "--quiet", *extra]) == 1
+    # A command line that cannot work exits 2, as encode/decode do.
+    assert main(["checkpoint", str(raw_dir), "-o", str(out), "--quiet", *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
     assert not out.exists()
 
 
 def test_cli_pretrained_without_weights_says_what_is_missing(raw_dir, tmp_path, capsys):
-    assert main(["pretrained", str(raw_dir), "-a", "rbn", "-q", "3", "--quiet"]) == 1
+    assert main(["pretrained", str(raw_dir), "-a", "rbn", "-q", "3", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "rbn" in err and "3" in err and "\n" not in err
+    assert "rbn quality 3" in err and "\n" not in err
+    # The way out for a CLI user, and where the zoo is read from.
+    assert "--checkpoint PATH" in err and "eval checkpoint" in err
+    assert "$COMPRESSAI_ISP_ZOO" in err and "load_state_dict" not in err
+
+
+def test_a_dataset_that_fails_exits_1_a_wrong_option_exits_2(raw_dir, tmp_path, capsys):
+    assert main(["pretrained", str(tmp_path / "missing"), "-q", "6", "--quiet"]) == 1
+    assert "missing: not a directory" in capsys.readouterr().err
+    assert main(["pretrained", str(raw_dir), "-q", "six", "--quiet"]) == 2
+    assert "-q/--quality" in capsys.readouterr().err
+    assert main(["checkpoint", str(raw_dir), "-p", "x.pth", "--threads", "0"]) == 2
+
+
+def _tiny_zoo(root, qualities):
+    """A zoo folder holding tiny rbn weights at ``qualities`` (read via $COMPRESSAI_ISP_ZOO)."""
+    from compressai_isp.zoo.publish import publish
+
+    for q in qualities:
+        model = zoo.rbn(quality=q, **TINY)
+        export = {"arch": "rbn", "quality": q, "config": TINY, "state_dict": model.state_dict()}
+        publish(export, {"note": "test"}, root)
+    return root
+
+
+def test_cli_pretrained_defaults_to_rbn_at_every_shipped_quality(
+    raw_dir, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("COMPRESSAI_ISP_ZOO", str(_tiny_zoo(tmp_path / "zoo", [5, 2])))
+    out = tmp_path / "rbn.json"
+    assert main(["pretrained", str(raw_dir), "--entropy-estimation", "-o", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["name"] == "rbn-mse" and data["results"]["quality"] == [2, 5]
+
+
+def test_cli_pretrained_with_nothing_shipped_says_so(raw_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COMPRESSAI_ISP_ZOO", str(tmp_path / "empty-zoo"))
+    assert main(["pretrained", str(raw_dir), "-a", "unified-raw", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "ships no unified-raw (mse) weights" in err and "eval checkpoint" in err
+
+
+def test_name_labels_the_curve_in_compressai_json(raw_dir, checkpoints, tmp_path):
+    out = tmp_path / "mine.json"
+    argv = ["checkpoint", str(raw_dir), "-p", str(checkpoints[0]), "-o", str(out), "--quiet"]
+    assert main([*argv, "--name", "my rbn, step 500", "--entropy-estimation"]) == 0
+    data = json.loads(out.read_text())
+    assert data["name"] == "my rbn, step 500"
+    assert set(data) == {"name", "description", "results"}  # CompressAI's shape, nothing added
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(raw_dir, tiny_rbn, capsys):
+    eval_models([tiny_rbn], collect_dataset(raw_dir), entropy_estimation=True, progress=True)
+    assert "img" not in capsys.readouterr().err  # capsys' stderr is no terminal
 
 
 def test_half_precision_coding_stays_close_to_float(raw_dir):
@@ -240,6 +294,6 @@ def test_cli_evaluates_models_that_are_not_raw_to_srgb(raw_dir, tmp_path, arch, 
 def test_a_model_without_entropy_model_is_refused_in_one_line(raw_dir, tmp_path, capsys):
     isp = zoo.liteispnet(1, width=4)
     torch.save({"arch": "liteispnet", "state_dict": isp.state_dict()}, tmp_path / "isp.pth")
-    assert main(["checkpoint", str(raw_dir), "-p", str(tmp_path / "isp.pth"), "--quiet"]) == 1
+    assert main(["checkpoint", str(raw_dir), "-p", str(tmp_path / "isp.pth"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "liteispnet has no entropy model" in err

@@ -22,7 +22,7 @@ Examples::
 
     python -m compressai_isp.utils.eval_model checkpoint /data/raw -a rbn \\
         -p rbn-q1.pth.tar rbn-q4.pth.tar -o results/rbn.json
-    python -m compressai_isp.utils.eval_model pretrained /data/raw -a rbn -q 1,2,3 -d out/
+    python -m compressai_isp.utils.eval_model pretrained /data/raw -a rbn -q 6 -d out/
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from compressai_isp.metrics import (
     psnr,
     srgb_num_pixels,
 )
+from compressai_isp.utils.errors import EvalError, UsageError, report_error
 from compressai_isp.utils.results import make_result, write_json_atomic
 
 __all__ = [
@@ -62,12 +63,8 @@ __all__ = [
     "load_pretrained",
     "main",
     "set_threads",
+    "UsageError",
 ]
-
-
-class EvalError(RuntimeError):
-    """Evaluation cannot proceed; the message names the file or argument at fault."""
-
 
 # --------------------------------------------------------------------------------------------
 # Data set
@@ -305,7 +302,11 @@ def eval_models(
     if half:
         models = [m.half() for m in models]
     totals: list[dict[str, float]] = [defaultdict(float) for _ in models]
-    bar = tqdm(samples, desc="eval", unit="img", disable=not progress, file=sys.stderr, leave=False)
+    # disable=None: a bar only on a terminal, never in logs or pipes.
+    bar = tqdm(
+        samples, desc="eval", unit="img", disable=None if progress else True, file=sys.stderr,
+        leave=False,
+    )  # fmt: skip
     for sample in bar:
         raw, srgb = sample.load()
         for model, run_name, total in zip(models, run_names, totals, strict=True):
@@ -401,7 +402,17 @@ def setup_args() -> argparse.ArgumentParser:
 
     parent = argparse.ArgumentParser(add_help=False)
     add_dataset_arguments(parent)
-    parent.add_argument("-a", "--architecture", help="model architecture (zoo name)")
+    parent.add_argument(
+        "-a",
+        "--architecture",
+        help="model architecture (zoo name; pretrained: default rbn, checkpoint: the one the "
+        "file records)",
+    )
+    parent.add_argument(
+        "--name",
+        default=None,
+        help='curve name in the result JSON and its plot legend (default: "<arch>-<metric>")',
+    )
     parent.add_argument(
         "-c",
         "--entropy-coder",
@@ -460,8 +471,8 @@ def setup_args() -> argparse.ArgumentParser:
         "-q",
         "--quality",
         dest="qualities",
-        default="1",
-        help="qualities, e.g. '1,2,3' (default: %(default)s)",
+        default=None,
+        help="qualities, e.g. '1,2,3' (default: every quality the zoo ships for -a and -m)",
     )
     ck = sub.add_parser("checkpoint", parents=[parent], help="trained checkpoint files")
     ck.add_argument(
@@ -480,13 +491,25 @@ def setup_args() -> argparse.ArgumentParser:
     return parser
 
 
-def _parse_qualities(text: str) -> list[int]:
+def _parse_qualities(text: str | None, arch: str, metric: str) -> list[int]:
+    """The ``-q`` list, or without one every quality the zoo ships for ``arch`` / ``metric``."""
+    if text is None:
+        from compressai_isp import zoo
+
+        shipped = sorted({w.quality for w in zoo.list_weights(arch) if w.metric == metric})
+        if not shipped:
+            available = ", ".join(f"{w.arch} q{w.quality} ({w.metric})" for w in zoo.list_weights())
+            raise UsageError(
+                f"the zoo ships no {arch} ({metric}) weights (available: {available or 'none'}); "
+                "evaluate your own with `compressai-isp eval checkpoint DATASET -p PATH`"
+            )
+        return shipped
     try:
         qualities = sorted({int(q) for q in text.split(",") if q.strip()})
     except ValueError:
-        raise EvalError(f"-q/--quality: expected comma-separated integers, got {text!r}") from None
+        raise UsageError(f"-q/--quality: expected comma-separated integers, got {text!r}") from None
     if not qualities:
-        raise EvalError("-q/--quality: no quality given")
+        raise UsageError("-q/--quality: no quality given")
     return qualities
 
 
@@ -504,7 +527,7 @@ def _runs(
     """``(run name, rate-point label, loader -> (model, architecture))`` per rate point."""
     if args.source == "pretrained":
         arch = args.architecture
-        for q in _parse_qualities(args.qualities):
+        for q in _parse_qualities(args.qualities, arch, args.metric):
             yield (
                 f"{arch}-{args.metric}-{q}-{description}",
                 q,
@@ -523,12 +546,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Evaluate every rate point the arguments name; returns the result dict (and writes it)."""
     import compressai
 
+    from compressai_isp.codec.cli import DEFAULT_ARCH
+
     if args.source == "pretrained" and not args.architecture:
-        raise EvalError("pretrained: -a/--architecture is required")
+        args.architecture = DEFAULT_ARCH
     if args.per_image and not args.output_directory:
-        raise EvalError("--per-image needs an output directory (-d)")
+        raise UsageError("--per-image needs an output directory (-d)")
     if args.cuda and not torch.cuda.is_available():
-        raise EvalError("--cuda given but CUDA is not available")
+        raise UsageError("--cuda given but CUDA is not available")
     # As CompressAI's eval: the same numbers on every run (only this CLI sets it, not imports).
     torch.backends.cudnn.deterministic = True
     if args.half and args.entropy_estimation:
@@ -545,7 +570,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # decoded once for all of them.
     run_names, labels, models, archs = [], [], [], []
     for run_name, label, load in _runs(args, run_tag):
-        model, arch = load()
+        try:
+            model, arch = load()
+        except (LookupError, ValueError, OSError) as err:
+            # Weights that do not exist or cannot do the job: the command line must change.
+            raise UsageError(str(err)) from err
         if args.verbose:
             print(f"Using trained model {run_name}", file=sys.stderr)
         run_names.append(run_name)
@@ -561,7 +590,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         half=args.half,
         output_dir=out_dir,
         per_image=args.per_image,
-        name=f"{arch}-{args.metric}",
+        name=args.name or f"{arch}-{args.metric}",
         description=coder,
         progress=not args.quiet,
     )
@@ -570,7 +599,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for k, v in metrics.items():
             results[k].append(v)
     results["quality" if args.source == "pretrained" else "checkpoint"] = labels
-    output = make_result(f"{arch}-{args.metric}", f"Inference ({coder})", dict(results))
+    output = make_result(
+        args.name or f"{arch}-{args.metric}", f"Inference ({coder})", dict(results)
+    )
     output_file = args.output_file
     if not output_file and out_dir is not None:
         output_file = str(out_dir / f"{arch}-{run_tag}.json")
@@ -582,7 +613,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def set_threads(threads: int) -> None:
     """CPU threads for torch; CompressAI's eval uses 1 so timings are comparable across runs."""
     if threads < 1:
-        raise EvalError(f"--threads must be at least 1, got {threads}")
+        raise UsageError(f"--threads must be at least 1, got {threads}")
     torch.set_num_threads(threads)
 
 
@@ -602,8 +633,7 @@ def main(argv: list[str] | None = None) -> int:
         set_threads(args.threads)
         output = run(args)
     except (EvalError, OSError, ValueError, LookupError) as err:
-        print(f"compressai-isp eval: error: {err}", file=sys.stderr)
-        return 1
+        return report_error("compressai-isp eval", err)
     print(json.dumps(output, indent=2))
     return 0
 

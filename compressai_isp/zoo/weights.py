@@ -90,9 +90,12 @@ def get_weights(arch: str, quality: int, metric: str = "mse") -> Weights:
         if (w.arch, w.quality, w.metric) == (arch, quality, metric):
             return w
     available = ", ".join(f"{w.arch} q{w.quality} ({w.metric})" for w in _read_manifest())
+    # One message for the CLI and Python: how to use your own weights in each, and where the
+    # zoo is read from (so a user knows $COMPRESSAI_ISP_ZOO can point elsewhere).
     raise WeightsNotFoundError(
         f"no pretrained weights for {arch} quality {quality} ({metric}); available: "
-        f"{available or 'none'}. Train one with `python -m compressai_isp.train --arch {arch} "
-        f"--quality {quality} ...` and load it with pretrained=False + load_state_dict, or "
-        f"add it to {zoo_dir() / MANIFEST_NAME}"
+        f"{available or 'none'}. Train them with `compressai-isp train -m {arch} -q {quality} "
+        f"...` and pass the run's model_best.pth with --checkpoint PATH (eval: `eval checkpoint "
+        f"-p PATH`; Python: zoo.load_model_file(PATH)), or add them to the zoo manifest "
+        f"{zoo_dir() / MANIFEST_NAME} (the folder is $COMPRESSAI_ISP_ZOO when set)"
     )
