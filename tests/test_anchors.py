@@ -138,10 +138,11 @@ def test_cli_isp_pipeline_from_a_checkpoint(raw_dir, tmp_path):
 
 
 def test_cli_errors_are_one_line(raw_dir, tmp_path, capsys):
-    assert main(["libraw", str(raw_dir), "--codecs", "jpeg,bpg", "-o", str(tmp_path)]) == 1
+    # Exit 2: the command line is wrong; exit 1: the input failed.
+    assert main(["libraw", str(raw_dir), "--codecs", "jpeg,bpg", "-o", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "bpg" in err and "\n" not in err
-    assert main(["isp", str(raw_dir), "-o", str(tmp_path)]) == 1
+    assert main(["isp", str(raw_dir), "-o", str(tmp_path)]) == 2
     assert "--isp-checkpoint" in capsys.readouterr().err
     assert main(["libraw", str(tmp_path / "nowhere"), "-o", str(tmp_path)]) == 1
     assert "nowhere" in capsys.readouterr().err
@@ -184,6 +185,11 @@ def test_cascade_refuses_a_checkpoint_of_another_architecture(raw_dir, tmp_path,
     torch.save(LiteISPNet(width=8).state_dict(), isp_ckpt)
     torch.save({"arch": "rbn", "state_dict": CompNet(8, 8).state_dict()}, wrong)
     argv = ["cascade", str(raw_dir), "--isp-checkpoint", str(isp_ckpt), "--quiet"]
-    assert main([*argv, "--comp-checkpoint", str(wrong), "-o", str(tmp_path)]) == 1
+    assert main([*argv, "--comp-checkpoint", str(wrong), "-o", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "holds a 'rbn' model, not comp-net" in err
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(raw_dir, capsys):
+    codec_anchors(collect_dataset(raw_dir), [CODECS["jpeg"]], qualities={"jpeg": [50]})
+    assert "img" not in capsys.readouterr().err  # capsys' stderr is no terminal

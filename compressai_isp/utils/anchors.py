@@ -50,6 +50,7 @@ import torch
 from torch import Tensor, nn
 
 from compressai_isp.metrics import compute_metrics, quantize_8bit
+from compressai_isp.utils.errors import UsageError, report_error
 from compressai_isp.utils.eval_model import (
     EvalError,
     EvalSample,
@@ -259,7 +260,11 @@ def codec_anchors(
     qualities = {c.key: tuple((qualities or {}).get(c.key, c.qualities)) for c in codecs}
     totals: dict[tuple[str, float], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     ceiling: dict[str, float] = defaultdict(float)
-    for sample in tqdm(samples, desc="anchors", unit="img", disable=not progress, file=sys.stderr):
+    # disable=None: a bar only on a terminal, never in logs or pipes.
+    bar = tqdm(
+        samples, desc="anchors", unit="img", disable=None if progress else True, file=sys.stderr
+    )
+    for sample in bar:
         raw, reference = sample.load()
         isp_time = 0.0
         if isp is None:
@@ -354,13 +359,21 @@ def load_cascade(isp: nn.Module, comp_checkpoint: str | Path) -> nn.Module:
 # --------------------------------------------------------------------------------------------
 
 
+def _named_model(load: Callable[..., nn.Module], *args: Any) -> nn.Module:
+    """``load(*args)``; a model the options name that cannot be loaded is a wrong command line."""
+    try:
+        return load(*args)
+    except (EvalError, LookupError, ValueError, OSError) as err:
+        raise UsageError(str(err)) from err
+
+
 def _parse_list(text: str, what: str, cast: Callable[[str], Any]) -> list[Any]:
     try:
         items = [cast(t.strip()) for t in text.split(",") if t.strip()]
     except ValueError:
-        raise EvalError(f"{what}: cannot parse {text!r}") from None
+        raise UsageError(f"{what}: cannot parse {text!r}") from None
     if not items:
-        raise EvalError(f"{what}: empty list")
+        raise UsageError(f"{what}: empty list")
     return items
 
 
@@ -437,7 +450,7 @@ def _parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> dict[str, Path]:
     """Run the chosen pipeline; returns ``{result key: written JSON path}``."""
     if args.cuda and not torch.cuda.is_available():
-        raise EvalError("--cuda given but CUDA is not available")
+        raise UsageError("--cuda given but CUDA is not available")
     device = "cuda" if args.cuda else "cpu"
     samples = dataset_from_arguments(args)
     out_dir = Path(args.output_dir)
@@ -446,10 +459,10 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
     if args.pipeline in ("libraw", "isp"):
         keys = [] if args.codecs == "none" else _parse_list(args.codecs, "--codecs", str)
         if not keys and args.pipeline == "libraw":
-            raise EvalError("--codecs: the libraw pipeline needs at least one codec")
+            raise UsageError("--codecs: the libraw pipeline needs at least one codec")
         unknown = [k for k in keys if k not in CODECS]
         if unknown:
-            raise EvalError(f"--codecs: unknown {', '.join(unknown)} (known: {', '.join(CODECS)})")
+            raise UsageError(f"--codecs: unknown {', '.join(unknown)} (known: {', '.join(CODECS)})")
         codecs = [CODECS[k] for k in keys]
         qualities = None
         if args.qualities:
@@ -457,7 +470,7 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
             qualities = {k: sweep for k in keys}
         isp = None
         if args.pipeline == "isp":
-            isp = load_isp(args.isp_checkpoint, args.isp_pretrained).to(device)
+            isp = _named_model(load_isp, args.isp_checkpoint, args.isp_pretrained).to(device)
         results = codec_anchors(
             samples, codecs, qualities=qualities, isp=isp, progress=not args.quiet
         )
@@ -466,8 +479,8 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
             written[key] = write_json_atomic(out_dir / f"{prefix}-{key}.json", result)
         return written
 
-    isp = load_isp(args.isp_checkpoint, args.isp_pretrained)
-    models = [load_cascade(isp, ckpt).to(device) for ckpt in args.comp_checkpoint]
+    isp = _named_model(load_isp, args.isp_checkpoint, args.isp_pretrained)
+    models = [_named_model(load_cascade, isp, ckpt).to(device) for ckpt in args.comp_checkpoint]
     per_run = eval_models(
         models,
         samples,
@@ -504,8 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         set_threads(args.threads)
         written = run(args)
     except (EvalError, OSError, ValueError, LookupError) as err:
-        print(f"compressai-isp anchors: error: {err}", file=sys.stderr)
-        return 1
+        return report_error("compressai-isp anchors", err)
     for path in written.values():
         print(path)
     return 0
