@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -47,7 +48,7 @@ def test_cli_rejects_an_unknown_metric_and_format_on_one_line(tmp_path, two_resu
     assert main(["-f", *files, "-m", "lpips", "-o", str(tmp_path / "x.png")]) == 1
     err = capsys.readouterr().err.strip()
     assert "lpips" in err and "available" in err and "\n" not in err
-    assert main(["-f", *files, "-o", str(tmp_path / "x.gif")]) == 1
+    assert main(["-f", *files, "-o", str(tmp_path / "x.gif")]) == 2  # the command line is wrong
     assert "x.gif" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "x.gif").exists()
 
@@ -58,9 +59,10 @@ def test_cli_writes_every_output(tmp_path, two_results, capsys):
     assert all((tmp_path / n).stat().st_size > 0 for n in ("a.png", "a.svg"))
 
 
-def test_ceiling_can_come_from_an_isp_only_result_file(tmp_path, two_results):
-    isp_only = tmp_path / "liteispnet-isp-only.json"
-    isp_only.write_text(
+@pytest.fixture
+def isp_only(tmp_path):
+    path = tmp_path / "liteispnet-isp-only.json"
+    path.write_text(
         json.dumps(
             {
                 "name": "LiteISPNet (no compression)",
@@ -69,8 +71,44 @@ def test_ceiling_can_come_from_an_isp_only_result_file(tmp_path, two_results):
             }
         )
     )
+    return path
+
+
+def test_ceiling_can_come_from_an_isp_only_result_file(tmp_path, two_results, isp_only):
     svg = tmp_path / "rd.svg"
     args = ["-f", *map(str, two_results), "-o", str(svg), "--ceiling", str(isp_only)]
     assert main(args) == 0
     assert "LiteISPNet (no compression)" in svg.read_text()
     assert main([*args[:-1], str(tmp_path / "absent.json")]) == 1
+
+
+def test_an_isp_only_result_among_the_curves_is_a_horizontal_line(tmp_path, two_results, isp_only):
+    svg = tmp_path / "rd.svg"
+    curves = plot_rd([*two_results, isp_only], [svg], "psnr")
+    level = curves[-1]
+    assert level.name == "LiteISPNet (no compression)" and level.bpp == ()
+    assert level.values == (31.5,)
+    assert "LiteISPNet (no compression)" in svg.read_text()
+
+
+def test_the_shipped_results_plot_as_the_readme_says(tmp_path, capsys):
+    shipped = sorted(Path(__file__).resolve().parents[1].glob("docs/rd-test-photo/*.json"))
+    assert any("isp-only" in p.name for p in shipped)
+    assert main(["-f", *map(str, shipped), "-o", str(tmp_path / "rd.png")]) == 0
+
+
+def test_labels_name_the_curves_without_touching_the_files(tmp_path, two_results):
+    before = [p.read_text() for p in two_results]
+    svg = tmp_path / "rd.svg"
+    args = ["-f", *map(str, two_results), "-o", str(svg), "-l", "pretrained", "fine-tuned"]
+    assert main(args) == 0
+    text = svg.read_text()
+    assert "pretrained" in text and "fine-tuned" in text and "rbn-mse" not in text
+    assert [p.read_text() for p in two_results] == before
+
+
+def test_labels_must_match_the_files_one_to_one(tmp_path, two_results, capsys):
+    args = ["-f", *map(str, two_results), "-o", str(tmp_path / "rd.png"), "-l", "only one"]
+    assert main(args) == 2
+    assert "1 labels for 2 result files" in capsys.readouterr().err
+    assert not (tmp_path / "rd.png").exists()

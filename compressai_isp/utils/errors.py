@@ -21,8 +21,10 @@ class EvalError(RuntimeError):
     """Evaluation cannot proceed on this input; the message names the file at fault (exit 1)."""
 
 
-class UsageError(EvalError):
-    """The command line cannot work: the message names the option at fault (exit 2)."""
+class UsageError(EvalError, ValueError):
+    """The command line cannot work: the message names the option at fault (exit 2).
+
+    Also a ``ValueError``, what the Python functions raise for a bad argument."""
 
 
 def exit_status(err: BaseException) -> int:

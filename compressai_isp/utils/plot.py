@@ -4,12 +4,15 @@ Like ``compressai.utils.plot``: one curve per file, quality against bits per sRG
 shown in dB (``-10 log10(1 - x)``) unless ``--ms-ssim-linear``. Standard codecs and other anchors
 (names containing JPEG, WebP, AVIF, ...) are drawn dashed so learned codecs stand out. An optional
 horizontal line marks a quality ceiling, e.g. the ISP-only PSNR that bounds any cascade
-(RAWtoBit §4.2: 32.82 dB for LiteISPNet on FiveK D700). Rendering is off-screen (a bare
+(RAWtoBit §4.2: 32.82 dB for LiteISPNet on FiveK D700); a result file without rates (the
+ISP-only file of ``anchors isp``) given with ``-f`` is drawn the same way. ``-l/--labels`` names
+the curves in the legend without touching the files. Rendering is off-screen (a bare
 matplotlib ``Figure``, Agg), so it never opens a window or touches pyplot's global state.
 
 CLI::
 
     python -m compressai_isp.utils.plot -f rbn.json jpeg.json -m psnr -o rd.png rd.svg
+    python -m compressai_isp.utils.plot -f a.json b.json -l "pretrained" "fine-tuned" -o rd.png
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from compressai_isp.utils.errors import UsageError, report_error
 from compressai_isp.utils.results import (
     RDCurve,
     ResultFileError,
@@ -61,6 +66,61 @@ def _save_atomic(fig, path: Path) -> None:
         fig.savefig(f, dpi=200, format=path.suffix[1:].lower(), bbox_inches="tight")
 
 
+def _load_curves(
+    result_files: Sequence[str | os.PathLike[str]],
+    metric: str,
+    ms_ssim_db: bool,
+    labels: Sequence[str] | None,
+) -> list[RDCurve]:
+    """One curve per file, named by ``labels`` when given. A result without ``bpp`` (the
+    ISP-only file of ``anchors isp``) is a level: an ``RDCurve`` with no rates and one value."""
+    if labels is not None and len(labels) != len(result_files):
+        raise UsageError(
+            f"{len(labels)} labels for {len(result_files)} result files (give one per -f file)"
+        )
+    curves = []
+    for n, path in enumerate(result_files):
+        if "bpp" in load_result(path, require_bpp=False)["results"]:
+            curve = load_curve(path, metric, ms_ssim_db=ms_ssim_db)
+        else:
+            value, name = load_ceiling(path, metric, ms_ssim_db)
+            curve = RDCurve(name=name, bpp=(), values=(value,), metric=metric_key(metric))
+        curves.append(replace(curve, name=labels[n]) if labels is not None else curve)
+    return curves
+
+
+def _draw(ax, curves: Sequence[RDCurve]) -> None:
+    import matplotlib
+
+    # Every curve its own colour: the default cycle repeats after 10, tab20 after 20.
+    palette = "tab10" if len(curves) <= 10 else "tab20"
+    colors = matplotlib.colormaps[palette].colors
+    for n, c in enumerate(curves):
+        color = colors[n % len(colors)]
+        if not c.bpp:  # a quality without a rate: a horizontal line across the plot
+            ax.axhline(c.values[0], color=color, linestyle=":", linewidth=1.2, label=c.name)
+            continue
+        order = sorted(range(len(c.bpp)), key=c.bpp.__getitem__)
+        ax.plot(
+            [c.bpp[i] for i in order],
+            [c.values[i] for i in order],
+            marker="o" if not _is_anchor(c.name) else ".",
+            markersize=4,
+            linestyle="--" if _is_anchor(c.name) else "-",
+            linewidth=1.0,
+            color=color,
+            label=c.name,
+        )
+
+
+def _ylabel(key: str, ms_ssim_db: bool) -> str:
+    if key.startswith("ms-ssim"):
+        return "MS-SSIM [dB]" if ms_ssim_db else "MS-SSIM"
+    if key.startswith("psnr"):
+        return "PSNR [dB] (sRGB)"
+    return key
+
+
 def plot_rd(
     result_files: Sequence[str | os.PathLike[str]],
     outputs: Sequence[str | os.PathLike[str]],
@@ -73,60 +133,43 @@ def plot_rd(
     axes: Sequence[float] | None = None,
     figsize: tuple[float, float] = (9.0, 6.0),
     log_bpp: bool = False,
+    labels: Sequence[str] | None = None,
 ) -> list[RDCurve]:
     """Draw one RD curve per result file and save the figure to every path in ``outputs``.
 
-    The format follows each output's suffix (``.png``, ``.svg`` or ``.pdf``). Returns the curves
-    plotted. Raises :class:`~compressai_isp.utils.results.ResultFileError` naming a bad file and
-    ``ValueError`` for an unsupported output format, before anything is written.
+    The format follows each output's suffix (``.png``, ``.svg`` or ``.pdf``). ``labels`` name
+    the curves in the legend (one per file; default: each file's ``name``). A result file
+    without ``bpp`` (an ISP-only result) is drawn as a horizontal line at its value. Returns the
+    curves plotted (such a line with empty ``bpp``). Raises
+    :class:`~compressai_isp.utils.results.ResultFileError` naming a bad file and
+    :class:`~compressai_isp.utils.errors.UsageError` (a ``ValueError``) for an unsupported
+    output format or a wrong number of labels, before anything is written.
     """
     if not result_files:
-        raise ValueError("no result files to plot")
+        raise UsageError("no result files to plot")
     if not outputs:
-        raise ValueError("no output file given (use e.g. rd.png rd.svg)")
+        raise UsageError("no output file given (use e.g. rd.png rd.svg)")
     out_paths = [Path(o) for o in outputs]
     for p in out_paths:
         if p.suffix.lower() not in _FORMATS:
-            raise ValueError(f"{p}: unsupported plot format (use {', '.join(sorted(_FORMATS))})")
-    curves = [load_curve(f, metric, ms_ssim_db=ms_ssim_db) for f in result_files]
+            raise UsageError(f"{p}: unsupported plot format (use {', '.join(sorted(_FORMATS))})")
+    curves = _load_curves(result_files, metric, ms_ssim_db, labels)
 
     # A bare Figure (no pyplot) renders off-screen with Agg and leaves the caller's backend and
     # figure registry alone, so this works the same in scripts, CI and notebooks.
-    import matplotlib
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=figsize)
     ax = fig.subplots()
-    # Every curve its own colour: the default cycle repeats after 10, tab20 after 20.
-    palette = "tab10" if len(curves) <= 10 else "tab20"
-    colors = matplotlib.colormaps[palette].colors
     try:
-        for n, c in enumerate(curves):
-            order = sorted(range(len(c.bpp)), key=c.bpp.__getitem__)
-            ax.plot(
-                [c.bpp[i] for i in order],
-                [c.values[i] for i in order],
-                marker="o" if not _is_anchor(c.name) else ".",
-                markersize=4,
-                linestyle="--" if _is_anchor(c.name) else "-",
-                linewidth=1.0,
-                color=colors[n % len(colors)],
-                label=c.name,
-            )
+        _draw(ax, curves)
         if ceiling is not None:
             ax.axhline(ceiling, color="gray", linestyle=":", linewidth=1.0, label=ceiling_label)
-        key = curves[0].metric
-        if key.startswith("ms-ssim"):
-            ylabel = "MS-SSIM [dB]" if ms_ssim_db else "MS-SSIM"
-        elif key.startswith("psnr"):
-            ylabel = "PSNR [dB] (sRGB)"
-        else:
-            ylabel = key
         ax.set_xlabel("Bit-rate [bpp, sRGB output pixels]")
         if log_bpp:
             # Codec sweeps often span two decades of rate; a log axis keeps low rates readable.
             ax.set_xscale("log")
-        ax.set_ylabel(ylabel)
+        ax.set_ylabel(_ylabel(curves[0].metric, ms_ssim_db))
         ax.grid(True, alpha=0.4)
         if axes is not None:
             ax.axis(list(axes))
@@ -148,7 +191,10 @@ def load_ceiling(
     key = metric_key(metric)
     values = data["results"].get(key)
     if not isinstance(values, list) or len(values) != 1:
-        raise ResultFileError(f"{path}: expected one {key!r} value for a ceiling")
+        raise ResultFileError(
+            f"{path}: expected a 'bpp' list (an RD curve) or one {key!r} value (a level such as "
+            "an ISP-only result)"
+        )
     value = float(values[0])
     if key.startswith("ms-ssim") and ms_ssim_db:
         value = ms_ssim_to_db(value)
@@ -170,6 +216,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-f", "--results-file", nargs="+", required=True, help="result JSON files")
     p.add_argument("-m", "--metric", default="psnr", help="psnr or ms-ssim (default: %(default)s)")
+    p.add_argument(
+        "-l",
+        "--labels",
+        nargs="+",
+        default=None,
+        metavar="LABEL",
+        help="legend names, one per -f file in the same order (default: each file's name)",
+    )
     p.add_argument("-t", "--title", default=None, help="plot title")
     p.add_argument(
         "-o",
@@ -207,10 +261,10 @@ def main(argv: list[str] | None = None) -> int:
             axes=args.axes,
             figsize=tuple(args.figsize),
             log_bpp=args.log_bpp,
+            labels=args.labels,
         )
     except (ResultFileError, ValueError) as err:
-        print(f"compressai-isp plot: error: {err}", file=sys.stderr)
-        return 1
+        return report_error("compressai-isp plot", err)
     for o in args.output:
         print(o)
     return 0
