@@ -77,8 +77,19 @@ def test_wrong_size_is_refused_with_the_padding_hint(arch: str) -> None:
 def test_wrong_channel_count_is_refused(arch: str) -> None:
     model = tiny(arch)
     m = model.downsampling_factor
-    with pytest.raises(ValueError, match=f"{model.in_channels} channels"):
+    with pytest.raises(ValueError, match=rf"expects a batch \[B, {model.in_channels}, "):
         model(torch.rand(1, 7, m, m))
+
+
+@pytest.mark.parametrize("arch", ["rbn", "comp-net"])
+def test_one_image_without_its_batch_dimension_is_told_to_add_it(arch: str) -> None:
+    model = tiny(arch)
+    m = model.downsampling_factor
+    image = torch.rand(model.in_channels, 2 * m, 2 * m)
+    with pytest.raises(ValueError, match=r"expects a batch \[B, .*pass x\[None\]") as err:
+        model(image)
+    assert "channels" not in str(err.value)
+    assert model.eval()(image[None])["x_hat"].dim() == 4
 
 
 def test_pad_then_crop_restores_the_input() -> None:

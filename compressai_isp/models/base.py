@@ -65,10 +65,13 @@ def check_input(model: nn.Module, x: Tensor) -> None:
     """Raise a one-line ``ValueError`` when ``x`` is not a tensor ``model`` can take."""
     name = type(model).__name__
     expected = model.in_channels
-    kind = "packed RAW [B, 4, H/2, W/2]" if model.input_kind == "raw" else "sRGB [B, 3, H, W]"
+    kind = "[B, 4, H/2, W/2] of packed RAW" if model.input_kind == "raw" else "[B, 3, H, W] of sRGB"
     if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != expected:
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"{name} expects {kind} input with {expected} channels; got {shape}")
+        # The commonest slip is one image without its batch dimension: say how to add it.
+        unbatched = isinstance(x, Tensor) and x.dim() == 3 and x.shape[0] == expected
+        hint = " (one image without its batch dimension: pass x[None])" if unbatched else ""
+        raise ValueError(f"{name} expects a batch {kind}; got {shape}{hint}")
     m = model.downsampling_factor
     h, w = x.shape[-2:]
     if h % m or w % m:
