@@ -75,11 +75,22 @@ def parse_kwargs(text: str) -> dict[str, Any]:
     return out
 
 
+class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: ...)`` only where the help does not state its default already and
+    there is a value to show (``None`` and off switches have none)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="compressai-isp train",
         description="Train a compressai-isp model (RAWtoBit, Jeong & Jung 2022).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsHelpFormatter,
     )
     g = p.add_argument_group("model")
     g.add_argument(
@@ -137,9 +148,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="encoder teacher architecture (raw-comp-teacher); without a checkpoint, the zoo's "
         "trained weights for --quality",
     )
-    g.add_argument("--teacher-enc-checkpoint", default=None)
+    g.add_argument(
+        "--teacher-enc-checkpoint",
+        default=None,
+        help="the encoder teacher's weights (model_best.pth, training checkpoint or state dict)",
+    )
     g.add_argument("--teacher-dec", default=None, help="decoder teacher architecture (isp-teacher)")
-    g.add_argument("--teacher-dec-checkpoint", default=None)
+    g.add_argument(
+        "--teacher-dec-checkpoint",
+        default=None,
+        help="the decoder teacher's weights (model_best.pth, training checkpoint or state dict)",
+    )
     g.add_argument(
         "--kd-alpha-enc", type=float, default=ALPHA0_ENCODER, help="α0 of the encoder pairs"
     )
@@ -173,9 +192,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("H", "W"),
         help="training patch size in sRGB pixels (the packed RAW patch is H/2 x W/2)",
     )
-    g.add_argument("--batch-size", type=int, default=8)
-    g.add_argument("--test-batch-size", type=int, default=8)
-    g.add_argument("-n", "--num-workers", type=int, default=min(4, os.cpu_count() or 1))
+    g.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        help="training patches per step and process (at most the training images per epoch)",
+    )
+    g.add_argument("--test-batch-size", type=int, default=8, help="validation patches per step")
+    g.add_argument(
+        "-n",
+        "--num-workers",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="DataLoader worker processes (0: load in the training process)",
+    )
     g.add_argument(
         "--val-dataset",
         action="append",
@@ -217,15 +247,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="stop (with a checkpoint) after this wall time, e.g. 90m or 1h30m",
     )
-    g.add_argument("-lr", "--learning-rate", type=float, default=5e-5)
+    g.add_argument(
+        "-lr", "--learning-rate", type=float, default=5e-5, help="Adam learning rate (paper §4.1)"
+    )
     g.add_argument(
         "--lr-decay-step",
         type=int,
         default=None,
         help="iteration at which lr drops by --lr-decay-factor (default 0.9·max-steps)",
     )
-    g.add_argument("--lr-decay-factor", type=float, default=0.1)
-    g.add_argument("--aux-learning-rate", type=float, default=1e-3)
+    g.add_argument(
+        "--lr-decay-factor", type=float, default=0.1, help="lr multiplier at --lr-decay-step"
+    )
+    g.add_argument(
+        "--aux-learning-rate",
+        type=float,
+        default=1e-3,
+        help="learning rate of the auxiliary Adam on the entropy bottleneck's quantiles",
+    )
     g.add_argument("--clip_max_norm", type=float, default=1.0, help="gradient clipping (0: off)")
     g.add_argument("--seed", type=int, default=None, help="random seed (recorded in checkpoints)")
     g.add_argument("--cuda", action="store_true", help="train on CUDA")
@@ -254,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--log-every", type=int, default=10, help="iterations per CSV/TensorBoard row")
     g.add_argument("--print-every", type=int, default=100, help="iterations per printed log line")
     g.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
-    g.add_argument("--no-tensorboard", action="store_true")
+    g.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard events in DIR/tb")
     g.add_argument("--no-export", action="store_true", help="do not write model_best.pth")
     return p
 

@@ -103,8 +103,11 @@ def build_datasets(
     ``raw:`` and ``paired:`` folders contribute their ``"train"`` split to training and their
     ``"val"`` split to validation (the data layer's 80:5:15 split). ``synthetic:`` folders are
     used whole for training (the data layer's default split, ``"all"``) and contribute nothing
-    to validation, so validation measures real RAW. ``val_specs`` replaces the automatic
-    validation sets with whole folders.
+    to validation, so validation measures real RAW. A folder too small for a validation split
+    (one or two files, or no usable file in it) is validated on fixed patches of its training
+    images instead, with a note saying so: training on a handful of photos then runs out of the
+    box, and its validation measures the fit to them, not generalisation. ``val_specs``
+    replaces the automatic validation sets with whole folders.
     """
     from compressai_isp.training.loop import TrainingError
 
@@ -120,7 +123,18 @@ def build_datasets(
         kind, path = parse_spec(spec)
         train.append(make(spec, kind, path, "all" if kind == "synthetic" else "train"))
         if val and val_specs is None and kind != "synthetic":
-            valid.append(make(spec, kind, path, "val"))
+            try:
+                valid.append(make(spec, kind, path, "val"))
+            except TrainingError as err:
+                # The training split loaded with the same options, so only the split is empty.
+                print(
+                    f"note: {kind}:{path} has no validation split ({str(err).split(': ')[-1]}); "
+                    f"validating on fixed patches of its {len(train[-1])} training images, "
+                    "which measures the fit to them, not generalisation (more files or "
+                    "--val-dataset DIR give a real one)",
+                    file=sys.stderr,
+                )
+                valid.append(train[-1])
         desc.append(f"{kind}:{path} ({len(train[-1])} images)")
     if val and val_specs:
         for spec in val_specs:

@@ -342,7 +342,8 @@ class Trainer:
         if per_rank < cfg.batch_size:
             raise TrainingError(
                 f"the training set has {len(self.train_set)} samples per epoch "
-                f"({per_rank} per process), fewer than --batch-size {cfg.batch_size}"
+                f"({per_rank} per process), fewer than --batch-size {cfg.batch_size}: give "
+                f"--batch-size {per_rank} or less, or more training images"
             )
         self.steps_per_epoch = per_rank // cfg.batch_size
         self.sampler = ResumableSampler(
