@@ -33,6 +33,9 @@ from compressai_isp.training.loop import (
     TrainConfig,
     Trainer,
     TrainingError,
+    build_model,
+    check_budget,
+    check_patch_size,
 )
 from compressai_isp.training.tasks import TASKS
 
@@ -63,15 +66,16 @@ def _number(v: str) -> Any:
 
 
 def parse_kwargs(text: str) -> dict[str, Any]:
-    """``"N=64,M=96"`` -> ``{"N": 64, "M": 96}`` (zoo constructor overrides)."""
+    """``"N=64,M=96"`` or ``"N=64 M=96"`` -> ``{"N": 64, "M": 96}`` (zoo constructor overrides)."""
     out: dict[str, Any] = {}
-    for item in filter(None, (s.strip() for s in text.split(","))):
+    # Items are separated by commas and/or spaces; spaces around "=" belong to the item.
+    for item in filter(None, re.split(r"[\s,]+", re.sub(r"\s*=\s*", "=", text.strip()))):
         key, sep, value = item.partition("=")
-        if not sep or not key.strip().isidentifier():
+        if not sep or not key.isidentifier() or not value:
             raise argparse.ArgumentTypeError(
-                f"invalid --model-kwargs item {item!r} (use NAME=VALUE)"
+                f'invalid --model-kwargs item {item!r} (use NAME=VALUE, e.g. "N=64,M=96")'
             )
-        out[key.strip()] = _number(value.strip())
+        out[key] = _number(value)
     return out
 
 
@@ -319,10 +323,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     for name in ("batch_size", "test_batch_size"):
         if getattr(args, name) < 1:
             raise TrainingError(f"--{name.replace('_', '-')} must be >= 1")
-    for name in ("epochs", "max_steps"):
-        v = getattr(args, name)
-        if v is not None and v < 1:
-            raise TrainingError(f"--{name.replace('_', '-')} must be >= 1")
+    check_budget(args.epochs, args.max_steps, args.max_time)
     if args.learning_rate <= 0:
         raise TrainingError("--learning-rate must be > 0")
     if not 0 < args.kd_gamma <= 1:
@@ -332,6 +333,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         raise TrainingError(f"--patch-size must be positive and even, got {h} {w}")
     if args.amp != "off" and not args.cuda:
         raise TrainingError(f"--amp {args.amp} needs --cuda (mixed precision is CUDA-only)")
+    # A patch the model cannot take is refused before any data is decoded.
+    quality = args.quality if args.quality is not None else 1
+    probe = build_model(args.arch, quality, args.metric, args.model_kwargs)
+    check_patch_size(probe, (h, w), f"--model {args.arch}")
+    del probe
     teacher_enc = _teacher(args, "enc", args.kd_alpha_enc)
     teacher_dec = _teacher(args, "dec", args.kd_alpha_dec)
     save = args.save or f"runs/{args.arch}" + (f"-q{args.quality}" if args.quality else "")

@@ -7,9 +7,11 @@ complete one, never a half-written one.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -38,3 +40,25 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# tempfile.mkstemp's names: the prefix and suffix given above around 8 characters of this set.
+_TEMP_RE = r"\.{name}\.[a-z0-9_]{{8}}\.tmp"
+
+
+def remove_stale_temps(directory: str | os.PathLike[str], names: Iterable[str]) -> list[Path]:
+    """Delete temp files that :func:`atomic_open` left for ``names`` in ``directory``.
+
+    A process killed (``SIGKILL``) while writing leaves its temp file behind; call this when no
+    writer is active, e.g. when a run (re)starts. Only this module's temp names are touched.
+    """
+    directory = Path(directory)
+    removed = []
+    for name in names:
+        pattern = re.compile(_TEMP_RE.format(name=re.escape(name)))
+        for path in directory.glob(f".{glob.escape(name)}.*.tmp"):
+            if pattern.fullmatch(path.name) and path.is_file() and not path.is_symlink():
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
+    return removed

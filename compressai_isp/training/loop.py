@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from compressai_isp import zoo
+from compressai_isp.data._atomic import remove_stale_temps
 from compressai_isp.distill import (
     GAMMA,
     AttentionDistiller,
@@ -60,9 +61,23 @@ from compressai_isp.training.tasks import (
     rd_loss,
 )
 
-__all__ = ["TrainConfig", "Trainer", "TrainingError", "NonFiniteLossError", "load_state_dict"]
+__all__ = [
+    "TrainConfig",
+    "Trainer",
+    "TrainingError",
+    "NonFiniteLossError",
+    "load_state_dict",
+    "build_model",
+    "check_budget",
+    "check_patch_size",
+]
 
 CSV_NAME = "log.csv"
+#: What a resumed run reads from its checkpoint (a weight file has only ``state_dict``).
+RESUME_KEYS = (
+    "arch", "state_dict", "optimizer", "lr_scheduler", "scaler", "step", "epoch",
+    "batch_in_epoch", "seed",
+)  # fmt: skip
 
 
 class TrainingError(ValueError):
@@ -130,13 +145,55 @@ class TrainConfig:
     dataset_desc: list[str] = field(default_factory=list)
 
 
-def load_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
-    """The state dict of a weight file, a ``model_best.pth`` export or a training checkpoint."""
-    state = load_checkpoint(path)
+def load_state_dict(path: str | os.PathLike[str], what: str = "--init") -> dict[str, Tensor]:
+    """The state dict of a weight file, a ``model_best.pth`` export or a training checkpoint.
+
+    Read safely (never runs code from the file); errors are one-line, prefixed by ``what``.
+    """
+    try:
+        state = load_checkpoint(path)
+    except ValueError as err:
+        raise TrainingError(f"{what}: {err}") from None
     sd = state.get("state_dict", state)
     if not isinstance(sd, dict) or not all(isinstance(v, Tensor) for v in sd.values()):
-        raise TrainingError(f"{path} holds no model state dict")
+        raise TrainingError(f"{what}: {path} holds no model state dict")
     return sd
+
+
+def build_model(
+    arch: str, quality: int, metric: str, model_kwargs: dict[str, Any], pretrained: bool = False
+) -> nn.Module:
+    """The zoo model a run trains; bad ``--model-kwargs`` raise a one-line TrainingError."""
+    try:
+        return zoo.image_models[arch](quality, metric=metric, pretrained=pretrained, **model_kwargs)
+    except TypeError as err:
+        given = ",".join(f"{k}={v!r}" for k, v in model_kwargs.items())
+        raise TrainingError(f"--model-kwargs {given}: {arch} refuses them ({err})") from None
+    except (ValueError, LookupError) as err:
+        raise TrainingError(str(err)) from None
+
+
+def check_patch_size(model: nn.Module, patch_size: tuple[int, int], what: str) -> None:
+    """Refuse a ``--patch-size`` (sRGB pixels) whose model input ``model`` cannot take."""
+    factor = int(getattr(model, "downsampling_factor", 1))
+    # A packed-RAW input has half the sRGB patch's sides.
+    multiple = factor * (2 if getattr(model, "input_kind", "raw") == "raw" else 1)
+    h, w = patch_size
+    if h % multiple or w % multiple:
+        fit = [max(multiple, round(v / multiple) * multiple) for v in (h, w)]
+        raise TrainingError(
+            f"--patch-size {h} {w}: {what} needs patch sides (sRGB pixels) that are multiples of "
+            f"{multiple}, e.g. --patch-size {fit[0]} {fit[1]}"
+        )
+
+
+def check_budget(epochs: int | None, max_steps: int | None, max_time: float | None) -> None:
+    """A training budget that allows at least one step."""
+    for flag, value in (("--epochs", epochs), ("--max-steps", max_steps)):
+        if value is not None and value < 1:
+            raise TrainingError(f"{flag} must be >= 1, got {value}")
+    if max_time is not None and not max_time > 0:
+        raise TrainingError(f"--max-time must be longer than 0 s, got {max_time:g}")
 
 
 def _load_into(model: nn.Module, sd: dict[str, Tensor], path: str, what: str) -> None:
@@ -165,10 +222,7 @@ def _build_teacher(cfg: TeacherConfig, role: str, quality: int) -> nn.Module:
                 f"({err}); give --teacher-{role}-checkpoint"
             ) from None
         return teacher.eval().requires_grad_(False)
-    try:
-        sd = load_state_dict(cfg.checkpoint)
-    except ValueError as err:
-        raise TrainingError(f"--teacher-{role}-checkpoint: {err}") from None
+    sd = load_state_dict(cfg.checkpoint, f"--teacher-{role}-checkpoint")
     cls = MODELS[cfg.arch]
     try:
         teacher = cls.from_state_dict(sd)  # type: ignore[attr-defined]
@@ -223,6 +277,15 @@ class _CsvLog:
             w.writerow(row)
 
 
+def _echo(bar: Any, msg: str) -> None:
+    """Print a line above a live progress bar instead of onto its line."""
+    if bar is not None and not bar.disable:
+        bar.write(msg)
+    else:
+        print(msg)
+    sys.stdout.flush()
+
+
 def _fmt(v: float) -> str:
     return str(v) if isinstance(v, int) else f"{v:.4g}"
 
@@ -237,6 +300,7 @@ class Trainer:
                 f"--model: unknown architecture {cfg.arch!r}; available: {sorted(TASKS)}"
             )
         self.task: Task = TASKS[cfg.arch]
+        check_budget(cfg.epochs, cfg.max_steps, cfg.max_time)
         self.dist, self.device = ddp.setup(cfg.cuda)
         if cfg.amp != "off" and not cfg.cuda:
             raise TrainingError(f"--amp {cfg.amp} needs --cuda (mixed precision is CUDA-only)")
@@ -253,6 +317,12 @@ class Trainer:
                 self.resume_state = load_checkpoint(ckpt)
             except ValueError as err:
                 raise TrainingError(str(err)) from None
+            missing = [k for k in RESUME_KEYS if k not in self.resume_state]
+            if missing:
+                raise TrainingError(
+                    f"checkpoint {ckpt} is not a compressai-isp training checkpoint (no "
+                    f"{', '.join(missing)}); to start from its weights, use --init {ckpt}"
+                )
             if self.resume_state.get("arch") != cfg.arch:
                 raise TrainingError(
                     f"checkpoint {ckpt} is for --model {self.resume_state.get('arch')!r}, "
@@ -280,23 +350,19 @@ class Trainer:
         # --- model ----------------------------------------------------------------------------
         quality = cfg.quality if cfg.quality is not None else 1
         self.quality = quality
-        try:
-            self.model = zoo.image_models[cfg.arch](
-                quality, metric=cfg.metric, pretrained=cfg.pretrained, **cfg.model_kwargs
-            )
-        except TypeError as err:
-            raise TrainingError(f"--model-kwargs: {err}") from None
-        except (ValueError, LookupError) as err:
-            raise TrainingError(str(err)) from None
+        self.model = build_model(
+            cfg.arch, quality, cfg.metric, cfg.model_kwargs, pretrained=cfg.pretrained
+        )
+        check_patch_size(self.model, cfg.patch_size, f"--model {cfg.arch}")
         self.model.train()
         if cfg.init is not None:
             _load_into(self.model, load_state_dict(cfg.init), cfg.init, "--init")
         if cfg.arch == "cascaded":
             if cfg.isp_init is not None:
-                sd = load_state_dict(cfg.isp_init)
+                sd = load_state_dict(cfg.isp_init, "--isp-init")
                 _load_into(self.model.isp, sd, cfg.isp_init, "--isp-init")
             if cfg.comp_init is not None:
-                sd = load_state_dict(cfg.comp_init)
+                sd = load_state_dict(cfg.comp_init, "--comp-init")
                 try:
                     self.model.load_comp_net_state_dict(sd)
                 except RuntimeError as err:
@@ -397,7 +463,16 @@ class Trainer:
         self.batch_in_epoch = 0
         self.best_val = math.inf
         if self.resume_state is not None:
-            self._restore(self.resume_state)
+            try:
+                self._restore(self.resume_state)
+            except TrainingError:
+                raise
+            except (KeyError, TypeError, ValueError, RuntimeError) as err:
+                first = (str(err).strip().splitlines() or [""])[0][:200]
+                raise TrainingError(
+                    f"checkpoint {self.resume_path} cannot be resumed ({type(err).__name__}: "
+                    f"{first})"
+                ) from None
 
     # ------------------------------------------------------------------------------------------
     def _build_distiller(self) -> None:
@@ -420,6 +495,7 @@ class Trainer:
             if tcfg is None:
                 continue
             teacher = _build_teacher(tcfg, role, self.quality).to(self.device)
+            check_patch_size(teacher, cfg.patch_size, f"--teacher-{role} {tcfg.arch}")
             kind = getattr(teacher, "input_kind", "raw")
             try:
                 pairs = match_layers(
@@ -506,7 +582,8 @@ class Trainer:
         self._apply_lr_config()
         self.scaler.load_state_dict(st["scaler"])
         self.batch_in_epoch = int(st["batch_in_epoch"])
-        self.best_val = float(st.get("best_loss", math.inf))
+        # The best file may be newer than the checkpoint (killed between the two writes).
+        self.best_val = min(float(st.get("best_loss", math.inf)), self._best_on_disk())
         rngs = st.get("rng") or []
         if st.get("world_size") == self.dist.world_size and len(rngs) == self.dist.world_size:
             set_rng_state(rngs[self.dist.rank])
@@ -517,6 +594,16 @@ class Trainer:
                 "bit-exact",
                 file=sys.stderr,
             )
+
+    def _best_on_disk(self) -> float:
+        best = self.save_dir / BEST_NAME
+        if not best.is_file():
+            return math.inf
+        try:
+            return float(load_checkpoint(best).get("best_loss", math.inf))
+        except (ValueError, TypeError) as err:
+            print(f"warning: ignoring the best score of {best}: {err}", file=sys.stderr)
+            return math.inf
 
     def _apply_lr_config(self) -> None:
         """Make the resumed command's -lr / --lr-decay-* / --aux-learning-rate take effect.
@@ -745,6 +832,8 @@ class Trainer:
         cfg = self.cfg
         main = self.dist.is_main
         self.save_dir.mkdir(parents=True, exist_ok=True)
+        if main:  # a SIGKILL during a checkpoint write leaves its temp file behind
+            remove_stale_temps(self.save_dir, (CHECKPOINT_NAME, BEST_NAME, MODEL_NAME))
         resumed = self.resume_state is not None
         self.resume_state = None
         csv_log = None
@@ -823,8 +912,7 @@ class Trainer:
                         msg = " ".join(
                             f"{k}={_fmt(v)}" for k, v in row.items() if k not in ("split",)
                         )
-                        (bar.write if bar is not None and not bar.disable else print)(msg)
-                        sys.stdout.flush()
+                        _echo(bar, msg)
                 if bar is not None:
                     bar.update(1)
                 if cfg.val_every and self.step % cfg.val_every == 0:
@@ -844,13 +932,16 @@ class Trainer:
             # is written; the final validation and export wait for the resumed run.
             interrupted = self._stop_signal is not None
             if cfg.val_every and self.step % cfg.val_every != 0 and not interrupted:
+                rng_at_stop, best_before = rng_state(), self.best_val
                 self._validate_and_log(csv_log, tb, bar)
+                if self.best_val != best_before:  # the checkpoint must carry the new best score
+                    self.save(rng=rng_at_stop)
             if cfg.export and not interrupted:
                 exported = self.export()
                 if exported is not None and main:
-                    print(f"exported {exported}")
+                    _echo(bar, f"exported {exported}")
             if main:
-                print(f"stopped at step {self.step} (epoch {self.epoch}): {reason}", flush=True)
+                _echo(bar, f"stopped at step {self.step} (epoch {self.epoch}): {reason}")
             if self._stop_signal is not None:
                 status = 128 + int(getattr(signal, self._stop_signal, 0))
         finally:
@@ -879,7 +970,7 @@ class Trainer:
                     tb.add_scalar(f"val/{k}", v, self.step)
             msg = f"val step={self.step} " + " ".join(f"{k}={_fmt(v)}" for k, v in val.items())
             msg += " (best)" if improved else ""
-            (bar.write if bar is not None and not bar.disable else print)(msg)
+            _echo(bar, msg)
         if improved:
             self.save(BEST_NAME)
 
