@@ -19,6 +19,7 @@ from compressai.models import JointAutoregressiveHierarchicalPriors
 from torch import Tensor, nn
 
 from compressai_isp import context
+from compressai_isp.precision import TransformPrecision
 
 __all__ = [
     "Configurable",
@@ -140,6 +141,9 @@ class ContextHyperprior(Configurable, JointAutoregressiveHierarchicalPriors):
     input_kind: ClassVar[str] = "raw"
     output_kind: ClassVar[str] = "srgb"
     in_channels: ClassVar[int] = 4
+    #: What :func:`compressai_isp.precision.set_transform_precision` may speed up.
+    transform_modules: ClassVar[tuple[str, ...]] = ("g_a", "g_s")
+    transform_precision: TransformPrecision = TransformPrecision()
 
     def __init__(
         self,
@@ -170,8 +174,20 @@ class ContextHyperprior(Configurable, JointAutoregressiveHierarchicalPriors):
         check_input(self, x)
         return x
 
+    def analyse(self, x: Tensor) -> Tensor:
+        """``g_a`` of the input in the transform precision; float32 latent ``[B, M, h, w]``."""
+        with self.transform_precision.scope(x) as x:
+            y = self.g_a(self.analysis_input(x))
+        return self.transform_precision.output(y)
+
+    def synthesise(self, y_hat: Tensor) -> Tensor:
+        """``g_s`` of a (float32) latent in the transform precision; float32 output."""
+        with self.transform_precision.scope(y_hat) as y_hat:
+            x_hat = self.g_s(y_hat)
+        return self.transform_precision.output(x_hat)
+
     def forward(self, x: Tensor) -> dict[str, Any]:
-        y = self.g_a(self.analysis_input(x))
+        y = self.analyse(x)
         z = self.h_a(y)
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
         params = self.h_s(z_hat)
@@ -184,12 +200,15 @@ class ContextHyperprior(Configurable, JointAutoregressiveHierarchicalPriors):
         scales_hat, means_hat = gaussian_params.chunk(2, 1)
         _, y_likelihoods = self.gaussian_conditional(y, scales_hat, means=means_hat)
         return {
-            "x_hat": self.g_s(y_hat),
+            "x_hat": self.synthesise(y_hat),
             "likelihoods": {"y": y_likelihoods, "z": z_likelihoods},
         }
 
+    @torch.no_grad()
     def compress(self, x: Tensor) -> dict[str, Any]:
-        return context.context_compress(self, self.analysis_input(x))
+        return context.context_compress_latent(self, self.analyse(x))
 
+    @torch.no_grad()
     def decompress(self, strings: list[list[bytes]], shape: Any) -> dict[str, Tensor]:
-        return context.context_decompress(self, strings, shape)
+        y_hat = context.context_decompress_latent(self, strings, shape)
+        return {"x_hat": self.synthesise(y_hat).clamp_(0, 1)}

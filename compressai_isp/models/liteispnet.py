@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from compressai_isp.models.base import Configurable, check_input
 from compressai_isp.models.layers import RCAG, HaarDWT, HaarIDWT, conv3x3, coordinate_map
+from compressai_isp.precision import TransformPrecision
 from compressai_isp.registry import register_model
 
 __all__ = ["LiteISPNet"]
@@ -56,6 +57,11 @@ class LiteISPNet(Configurable, nn.Module):
     output_kind: ClassVar[str] = "srgb"
     in_channels: ClassVar[int] = 4
     downsampling_factor: ClassVar[int] = 8  # three Haar levels
+    #: The whole network is an image transform (:mod:`compressai_isp.precision`).
+    transform_modules: ClassVar[tuple[str, ...]] = (
+        "head", "down1", "down2", "down3", "middle", "up3", "up2", "up1", "tail",
+    )  # fmt: skip
+    transform_precision: TransformPrecision = TransformPrecision()
 
     def __init__(self, width: int = 64) -> None:
         super().__init__()
@@ -98,8 +104,13 @@ class LiteISPNet(Configurable, nn.Module):
         return {"width": state_dict["head.weight"].size(0)}
 
     def render(self, raw: Tensor) -> Tensor:
-        """Packed RAW ``[B,4,H/2,W/2]`` in [0, 1] -> sRGB ``[B,3,H,W]`` (unclamped)."""
+        """Packed RAW ``[B,4,H/2,W/2]`` in [0, 1] -> float32 sRGB ``[B,3,H,W]`` (unclamped)."""
         check_input(self, raw)
+        with self.transform_precision.scope(raw) as raw:
+            srgb = self._render(raw)
+        return self.transform_precision.output(srgb)
+
+    def _render(self, raw: Tensor) -> Tensor:
         h = self.head(raw.clamp(min=0).pow(RAW_GAMMA))
         d1 = self.down1(_cat_coords(h))
         d2 = self.down2(d1)
