@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from compressai_isp.distill import ALPHA0_DECODER, ALPHA0_ENCODER, GAMMA
+from compressai_isp.precision import PRECISIONS
 from compressai_isp.training.data import DATASET_KINDS, build_datasets, default_cache_dir
 from compressai_isp.training.loop import (
     NonFiniteLossError,
@@ -273,7 +274,25 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=None, help="random seed (recorded in checkpoints)")
     g.add_argument("--cuda", action="store_true", help="train on CUDA")
     g.add_argument(
-        "--amp", choices=("off", "bf16", "fp16"), default="off", help="mixed precision on CUDA"
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="arithmetic of the image transforms (g_a, g_s, ISP-Net); the rate terms and "
+        "likelihoods stay float32. auto: bf16 where the CPU or GPU runs it natively "
+        "(AVX512-BF16 / AMX, bf16 CUDA), else fp32 (default: %(default)s)",
+    )
+    g.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="channels-last memory format for the image transforms (default: on, faster on "
+        "CPUs and GPUs alike)",
+    )
+    g.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the model (minutes of compilation first; see README for whether "
+        "it pays off)",
     )
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
@@ -331,8 +350,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     h, w = args.patch_size
     if h <= 0 or w <= 0 or h % 2 or w % 2:
         raise TrainingError(f"--patch-size must be positive and even, got {h} {w}")
-    if args.amp != "off" and not args.cuda:
-        raise TrainingError(f"--amp {args.amp} needs --cuda (mixed precision is CUDA-only)")
     # A patch the model cannot take is refused before any data is decoded.
     quality = args.quality if args.quality is not None else 1
     probe = build_model(args.arch, quality, args.metric, args.model_kwargs)
@@ -384,7 +401,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         num_workers=args.num_workers,
         seed=args.seed,
         cuda=args.cuda,
-        amp=args.amp,
+        precision=args.precision,
+        channels_last=args.channels_last,
+        compile=args.compile,
         save=save,
         checkpoint=args.checkpoint,
         resume=not args.no_resume,

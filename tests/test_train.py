@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from compressai_isp import train as train_cli
 from compressai_isp import zoo
 from compressai_isp.distill import GAMMA
+from compressai_isp.precision import native_bf16
 from compressai_isp.training.checkpoint import (
     BEST_NAME,
     CHECKPOINT_NAME,
@@ -247,6 +248,25 @@ def test_validation_best_checkpoint_and_export(tmp_path: Path) -> None:
     model.load_state_dict(exported["state_dict"])  # CDF tables filled by update(): codec-ready
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_precision_and_memory_format_are_recorded(tmp_path: Path, precision: str) -> None:
+    cfg = config(tmp_path, max_steps=2, precision=precision, channels_last=True, export=True)
+    trainer = Trainer(cfg)
+    assert trainer.model.g_a[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert trainer.model.h_s[0].weight.is_contiguous()  # the entropy path keeps its layout
+    assert trainer.fit() == 0
+    recorded = {"precision": precision, "channels_last": True}
+    assert load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)["precision"] == recorded
+    exported = torch.load(tmp_path / "run" / MODEL_NAME, weights_only=True)
+    assert exported["training_precision"] == recorded
+
+
+def test_auto_precision_follows_the_cpu(tmp_path: Path) -> None:
+    trainer = Trainer(config(tmp_path, max_steps=1))
+    expected = "bf16" if native_bf16("cpu") else "fp32"
+    assert trainer.model.transform_precision.describe()["precision"] == expected
+
+
 def _teacher_files(tmp_path: Path) -> tuple[str, str]:
     enc = zoo.raw_comp_teacher(3, N=8, K=12, N_hyper=8)
     dec = zoo.isp_teacher(3, N=8, M=8, N_hyper=8, decoder_width=4)
@@ -373,8 +393,10 @@ def test_configuration_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert rc == 2 and "missing does not exist" in err and len(err.splitlines()) == 1
     rc = train_cli.main(["-d", str(tmp_path), "--teacher-enc-checkpoint", "x.pth"])
     assert rc == 2 and "needs --teacher-enc" in capsys.readouterr().err
-    rc = train_cli.main(["-d", str(tmp_path), "--amp", "bf16"])
-    assert rc == 2 and "--amp bf16 needs --cuda" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        train_cli.main(["-d", str(tmp_path), "--precision", "int8"])
+    assert stop.value.code == 2
+    assert "--precision: invalid choice: 'int8'" in capsys.readouterr().err
 
 
 # -- the real CLI: kill -9 and resume, torchrun with two gloo processes ---------------------

@@ -40,6 +40,7 @@ from compressai_isp.distill import (
     match_layers,
 )
 from compressai_isp.metrics import psnr_per_image
+from compressai_isp.precision import resolve_precision, set_transform_precision
 from compressai_isp.training import distributed as ddp
 from compressai_isp.training.checkpoint import (
     BEST_NAME,
@@ -129,7 +130,9 @@ class TrainConfig:
     num_workers: int = 0
     seed: int | None = None
     cuda: bool = False
-    amp: str = "off"
+    precision: str = "auto"  # compressai_isp.precision.PRECISIONS
+    channels_last: bool = True
+    compile: bool = False
     save: str = "runs/train"
     checkpoint: str | None = None
     resume: bool = True
@@ -302,8 +305,10 @@ class Trainer:
         self.task: Task = TASKS[cfg.arch]
         check_budget(cfg.epochs, cfg.max_steps, cfg.max_time)
         self.dist, self.device = ddp.setup(cfg.cuda)
-        if cfg.amp != "off" and not cfg.cuda:
-            raise TrainingError(f"--amp {cfg.amp} needs --cuda (mixed precision is CUDA-only)")
+        try:
+            self.dtype = resolve_precision(cfg.precision, self.device)
+        except ValueError as err:
+            raise TrainingError(f"--precision: {err}") from None
         self.save_dir = Path(cfg.save)
         self._stop_signal: str | None = None
 
@@ -381,6 +386,7 @@ class Trainer:
             raise TrainingError("--isp-init / --comp-init only apply to --model cascaded")
         freeze_for_task(self.model, self.task)
         self.model.to(self.device)
+        set_transform_precision(self.model, self.dtype, cfg.channels_last)
         self.input_kind = getattr(self.model, "input_kind", self.task.input)
 
         if self.task.rate:
@@ -424,7 +430,7 @@ class Trainer:
 
         # --- DDP, optimisers ------------------------------------------------------------------
         self.aux_params = [p for _, p in aux_parameters(self.model)]
-        self.net: nn.Module = self.model
+        self.net: nn.Module = torch.compile(self.model) if cfg.compile else self.model
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
 
@@ -455,8 +461,8 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, milestones=[decay] if decay else [], gamma=cfg.lr_decay_factor
         )
-        self.amp_dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.amp]
-        self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
+        # fp16's narrow range needs loss scaling; bf16 has fp32's exponent and does not.
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
 
         self.step = 0
         self.epoch = 0
@@ -495,6 +501,7 @@ class Trainer:
             if tcfg is None:
                 continue
             teacher = _build_teacher(tcfg, role, self.quality).to(self.device)
+            set_transform_precision(teacher, self.dtype, cfg.channels_last)
             check_patch_size(teacher, cfg.patch_size, f"--teacher-{role} {tcfg.arch}")
             kind = getattr(teacher, "input_kind", "raw")
             try:
@@ -557,6 +564,7 @@ class Trainer:
             "world_size": self.dist.world_size,
             "rng": rng,
             "datasets": self.cfg.dataset_desc,
+            "precision": self.model.transform_precision.describe(),
         }
 
     def _restore(self, st: dict[str, Any]) -> None:
@@ -637,9 +645,10 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.amp_dtype is None:
+        """The teachers' forward for distillation: attention maps are summed in float32."""
+        if self.dtype == torch.float32:
             return contextlib.nullcontext()
-        return torch.autocast("cuda", dtype=self.amp_dtype)
+        return torch.autocast(self.device.type, dtype=self.dtype)
 
     def _to_device(self, batch: Any) -> tuple[Tensor, Tensor]:
         if not isinstance(batch, (list, tuple)) or len(batch) != 2:
@@ -653,8 +662,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if self.aux_optimizer is not None:
             self.aux_optimizer.zero_grad(set_to_none=True)
-        with self._autocast():
-            out = self.net(inp)
+        out = self.net(inp)  # the model runs its transforms in self.dtype itself
         terms = rd_loss(out, inp, target, self.task, self.lmbda, self.input_kind, self.cfg.metric)
         loss = terms["loss"]
         logs: dict[str, float] = {"lr": self.optimizer.param_groups[0]["lr"]}
@@ -683,7 +691,7 @@ class Trainer:
                     self.cfg.clip_max_norm,
                 )
             )
-            bad_grad = not math.isfinite(grad_norm) and self.amp_dtype != torch.float16
+            bad_grad = not math.isfinite(grad_norm) and self.dtype != torch.float16
             if ddp.broadcast_flag(bad_grad, self.dist, self.device):
                 raise NonFiniteLossError(f"gradient norm is {grad_norm}")
         self.scaler.step(self.optimizer)
@@ -728,8 +736,7 @@ class Trainer:
             for batch in loader:
                 raw, srgb = self._to_device(batch)
                 inp, target = self.task.split((raw, srgb))
-                with self._autocast():
-                    out = model(inp)
+                out = model(inp)
                 terms = rd_loss(
                     out, inp, target, self.task, self.lmbda, self.input_kind, self.cfg.metric
                 )
@@ -781,6 +788,7 @@ class Trainer:
             "config": getattr(model, "config", None),
             "step": st["step"],
             "best_loss": st.get("best_loss"),
+            "training_precision": st.get("precision"),
             "state_dict": model.state_dict(),
         }
         return save_checkpoint(out, self.save_dir / MODEL_NAME)

@@ -61,7 +61,16 @@ def publish(
         "file": name,
         "sha256": sha256,
         "config": config,
-        "meta": {"parameters": sum(p.numel() for p in model.parameters()), **meta},
+        "meta": {
+            "parameters": sum(p.numel() for p in model.parameters()),
+            # How it was trained (precision, memory format), from the export itself.
+            **(
+                {"training_precision": export["training_precision"]}
+                if export.get("training_precision")
+                else {}
+            ),
+            **meta,
+        },
     }
     manifest_path = zoo / MANIFEST_NAME
     entries = json.loads(manifest_path.read_text())["weights"] if manifest_path.exists() else []
