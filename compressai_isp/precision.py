@@ -91,10 +91,13 @@ class TransformPrecision:
         with torch.autocast(x.device.type, dtype=self.dtype):
             yield x
 
-    @staticmethod
-    def output(t: Tensor) -> Tensor:
-        """A transform's result as the float32, default-layout tensor the entropy path expects."""
-        return t.float().contiguous()
+    def output(self, t: Tensor) -> Tensor:
+        """A transform's result as the float32, default-layout tensor the entropy path expects.
+
+        Without autocast the dtype is left alone: a model converted as a whole (CompressAI's
+        ``eval --half``) keeps its one dtype throughout.
+        """
+        return t.contiguous() if self.dtype == torch.float32 else t.float().contiguous()
 
     def describe(self) -> dict[str, object]:
         """What checkpoints and model cards record."""

@@ -148,6 +148,19 @@ def test_cli_checkpoint_writes_compressai_shaped_json(raw_dir, checkpoints, tmp_
     assert results["checkpoint"] == [str(p) for p in checkpoints]
 
 
+def test_bf16_transforms_measure_close_to_fp32_with_real_coding(raw_dir, checkpoints, tmp_path):
+    results = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / f"{precision}.json"
+        argv = ["checkpoint", str(raw_dir), "-a", "rbn", "-o", str(out), "--quiet"]
+        argv += ["-p", str(checkpoints[0]), "--precision", precision]
+        assert main(argv) == 0
+        results[precision] = json.loads(out.read_text())["results"]
+    # The entropy path is float32 in both: the bf16 g_a codes a nearby latent of similar size.
+    assert results["bf16"]["bpp"][0] == pytest.approx(results["fp32"]["bpp"][0], rel=0.1)
+    assert results["bf16"]["psnr-rgb"][0] == pytest.approx(results["fp32"]["psnr-rgb"][0], abs=0.5)
+
+
 def test_cli_reads_the_architecture_from_the_checkpoint(raw_dir, checkpoints, tmp_path):
     argv = ["checkpoint", str(raw_dir), "-p", str(checkpoints[0]), "-d", str(tmp_path)]
     assert main([*argv, "--entropy-estimation", "--quiet"]) == 0

@@ -47,6 +47,7 @@ from compressai_isp.metrics import (
     psnr,
     srgb_num_pixels,
 )
+from compressai_isp.precision import PRECISIONS, resolve_precision, set_transform_precision
 from compressai_isp.utils.errors import EvalError, UsageError, report_error
 from compressai_isp.utils.results import make_result, write_json_atomic
 
@@ -425,6 +426,19 @@ def setup_args() -> argparse.ArgumentParser:
         "--half", action="store_true", help="convert model to half floating point (fp16)"
     )
     parent.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="arithmetic of the analysis / synthesis transforms only; the entropy path stays "
+        "float32 (auto: bf16 where the CPU or GPU runs it natively) (default: %(default)s)",
+    )
+    parent.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="channels-last memory format for the transforms (default: on)",
+    )
+    parent.add_argument(
         "--entropy-estimation",
         action="store_true",
         help="use the estimated rate -log2(p) of one forward pass (no entropy coding)",
@@ -579,7 +593,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"Using trained model {run_name}", file=sys.stderr)
         run_names.append(run_name)
         labels.append(label)
-        models.append(model.to("cuda") if args.cuda else model)
+        device = torch.device("cuda" if args.cuda else "cpu")
+        dtype = resolve_precision(args.precision, device)
+        models.append(set_transform_precision(model.to(device), dtype, args.channels_last))
         archs.append(arch)
     arch = archs[0]
     per_run = eval_models(
