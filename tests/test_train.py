@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
+import io
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +29,7 @@ from compressai_isp.training.checkpoint import (
     CHECKPOINT_NAME,
     MODEL_NAME,
     load_checkpoint,
+    save_checkpoint,
 )
 from compressai_isp.training.loop import TeacherConfig, TrainConfig, Trainer, TrainingError
 from compressai_isp.training.sampling import ResumableSampler, SeededDataset
@@ -180,6 +184,11 @@ def test_cli_parsers() -> None:
         "M": 96,
         "decoder_width": 16,
     }
+    # Spaces separate items as well as commas ("N=64 M=96" used to reach the model as N="64 M=96").
+    for spaced in ("N=64 M=96", " N = 64 , M=96"):
+        assert train_cli.parse_kwargs(spaced) == {"N": 64, "M": 96}
+    with pytest.raises(argparse.ArgumentTypeError, match="invalid --model-kwargs item 'M'"):
+        train_cli.parse_kwargs("N=64 M")
     assert train_cli.parse_duration("1h30m") == 5400
     assert train_cli.parse_duration("90") == 90
     args = train_cli.parse_args(["--arch", "rbn", "-d", "x", "--lambda", "0.1", "-lr", "1e-4"])
@@ -397,6 +406,89 @@ def test_configuration_errors_are_one_line(tmp_path: Path, capsys) -> None:
         train_cli.main(["-d", str(tmp_path), "--precision", "int8"])
     assert stop.value.code == 2
     assert "--precision: invalid choice: 'int8'" in capsys.readouterr().err
+
+    with pytest.raises(TrainingError, match=r"--model-kwargs N='abc'.*: rbn refuses them"):
+        Trainer(config(tmp_path, model_kwargs={**TINY_RBN, "N": "abc"}, max_steps=1))
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_a_zero_time_budget_is_refused_and_writes_nothing(tmp_path: Path, capsys) -> None:
+    data = _png_folder(tmp_path / "png", n=2)
+    save = tmp_path / "run"
+    assert train_cli.main(_cli(tmp_path, data, save, "--max-time", "0")) == 2
+    assert "--max-time must be longer than 0 s" in _one_line_error(capsys)
+    assert not save.exists()  # no log.csv, no tb/
+
+
+def test_a_patch_the_model_cannot_take_is_refused_before_any_work(tmp_path: Path, capsys) -> None:
+    data = _png_folder(tmp_path / "png", n=2)
+    argv = _cli(tmp_path, data, tmp_path / "run", "--max-steps", "1")
+    at = argv.index("--patch-size")
+    argv[at + 1 : at + 3] = ["64", "64"]  # RBN's packed-RAW input must be a multiple of 64
+    assert train_cli.main(argv) == 2
+    err = _one_line_error(capsys)
+    assert "--patch-size 64 64: --model rbn needs" in err and "multiples of 128" in err
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "run").exists()  # nothing decoded
+
+
+def test_a_checkpoint_without_training_state_is_not_resumed(tmp_path: Path) -> None:
+    Trainer(config(tmp_path, max_steps=1)).fit()
+    path = tmp_path / "run" / CHECKPOINT_NAME
+    state = load_checkpoint(path)
+    del state["seed"]
+    save_checkpoint(state, path)
+    with pytest.raises(TrainingError, match=r"not a compressai-isp training .*\(no seed\)"):
+        Trainer(config(tmp_path, max_steps=2))
+    # Another trainer's checkpoint (CompressAI's examples/train.py) points to --init.
+    foreign = tmp_path / "compressai.pth.tar"
+    torch.save({"epoch": 3, "state_dict": state["state_dict"], "loss": 1.0}, foreign)
+    with pytest.raises(TrainingError, match=rf"use --init {re.escape(str(foreign))}"):
+        Trainer(config(tmp_path, max_steps=2, checkpoint=str(foreign)))
+
+
+def test_the_best_score_survives_any_stop_and_resume(tmp_path: Path, monkeypatch) -> None:
+    scores = iter([10.0, 5.0, 7.0, 6.0])  # validations at steps 2, 3 (final), 4, 5 (final)
+
+    def scripted_validation(self: Trainer) -> dict[str, float]:
+        return {"loss": next(scores), "mse": 0.0, "bpp": 0.0, "psnr": 0.0}
+
+    monkeypatch.setattr(Trainer, "validate", scripted_validation)
+    run = tmp_path / "run"
+    kw = dict(val_every=2, val_sets=[Pairs(1)], export=True)
+    Trainer(config(tmp_path, max_steps=3, **kw)).fit()
+    assert load_checkpoint(run / CHECKPOINT_NAME)["best_loss"] == 5.0  # the final validation's
+    Trainer(config(tmp_path, max_steps=4, **kw)).fit()  # resumed: 7.0 is worse than 5.0
+    assert load_checkpoint(run / BEST_NAME)["step"] == 3
+    # Killed between writing the best file and the checkpoint: the checkpoint's score is stale.
+    state = load_checkpoint(run / CHECKPOINT_NAME)
+    save_checkpoint({**state, "best_loss": 10.0}, run / CHECKPOINT_NAME)
+    Trainer(config(tmp_path, max_steps=5, **kw)).fit()  # 6.0: better than 10, worse than 5
+    assert load_checkpoint(run / BEST_NAME)["best_loss"] == 5.0
+    assert torch.load(run / MODEL_NAME, weights_only=True)["step"] == 3
+
+
+class _Terminal(io.StringIO):
+    """Captured output that tqdm takes for a terminal, so that it draws its bar."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_end_of_run_lines_are_printed_above_the_progress_bar(tmp_path: Path, monkeypatch) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert Trainer(config(tmp_path, max_steps=2, progress=True, export=True)).fit() == 0
+    text = terminal.getvalue()
+    assert "2/2" in text  # the bar was drawn
+    for start in ("exported ", "stopped at step 2"):
+        (line,) = [ln for ln in text.split("\n") if start in ln]
+        assert re.search(rf"(^|\r){start}", line), line  # not after the bar's text
 
 
 # -- the real CLI: kill -9 and resume, torchrun with two gloo processes ---------------------
