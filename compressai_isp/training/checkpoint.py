@@ -142,12 +142,16 @@ def _upgrade_legacy_rng(state: dict[str, Any]) -> None:
 
 
 def _holds_array(obj: Any) -> bool:
-    if isinstance(obj, np.ndarray):
-        return True
-    if isinstance(obj, dict):
-        return any(_holds_array(v) for v in obj.values())
-    if isinstance(obj, list | tuple):
-        return any(_holds_array(v) for v in obj)
+    # Iterative: a hostile file may nest containers deeper than Python's recursion limit.
+    pending = [obj]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, np.ndarray):
+            return True
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
     return False
 
 
