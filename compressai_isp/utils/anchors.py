@@ -179,8 +179,8 @@ def read_state_dict(path: str | Path, what: str) -> tuple[dict[str, Tensor], str
     """``(state dict, recorded architecture or None)`` of a checkpoint file.
 
     Accepts a bare state dict (e.g. ``torch.save(model.state_dict())``), CompressAI's example
-    trainer's ``{"state_dict": ...}`` and this library's training checkpoints (read with
-    :func:`compressai_isp.training.checkpoint.load_checkpoint` when they hold more than tensors).
+    trainer's ``{"state_dict": ...}`` and this library's training checkpoints, all read by
+    :func:`compressai_isp.training.checkpoint.load_state_file` (weights-only: runs no code).
     """
     from compressai_isp.training.checkpoint import load_state_file
 
