@@ -173,7 +173,11 @@ def plot_rd(
         ax.grid(True, alpha=0.4)
         if axes is not None:
             ax.axis(list(axes))
-        ax.legend(loc="lower right")
+        if len(ax.get_legend_handles_labels()[1]) > 6:
+            # Many curves: a legend inside would hide some of them.
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+        else:
+            ax.legend(loc="lower right")
         if title:
             ax.set_title(title)
         for p in out_paths:
