@@ -2,7 +2,8 @@
 
 Each sub-command lives in the module that owns the job and exposes ``main(argv) -> int``; this
 file only dispatches, so ``compressai-isp train ...`` and ``python -m compressai_isp.train ...``
-are the same program.
+are the same program. Every command follows one exit-status rule
+(:mod:`compressai_isp.utils.errors`): 1 when the input failed, 2 when the command line is wrong.
 """
 
 from __future__ import annotations
