@@ -281,3 +281,60 @@ def test_usage_errors(tmp_path, photo, weights, capsys) -> None:
     assert code == 2 and "holds arch 'rbn', not the requested 'unified-raw'" in err
     code, _, err = run(capsys, "decode", str(photo), "--bits", "12")
     assert code == 2 and "invalid choice" in err
+
+
+# ---- bounded decoding, links, unwritable outputs ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--max-megapixels", "0.001", "over the decoder's limit of 0.001 MP"),
+        ("--max-memory", "0.000001", "GB of memory, more than the 0.0 GB available"),
+    ],
+)
+def test_decode_limits_can_be_tightened_from_the_command_line(
+    tmp_path, stream, weights, capsys, flag: str, value: str, message: str
+) -> None:
+    target = tmp_path / "out.png"
+    code, _, err = run(capsys, "decode", str(stream), "-o", str(target), flag, value,
+                       "--checkpoint", str(weights["a"]))  # fmt: skip
+    assert code == 1 and err.count("\n") == 1 and message in err and str(stream) in err
+    assert not target.exists() and leftovers(tmp_path) == []
+    code, _, err = run(capsys, "decode", str(stream), "-o", str(target), flag, "1000",
+                       "--checkpoint", str(weights["a"]))  # fmt: skip
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "nan", "inf", "lots"])
+def test_decode_limits_must_be_positive_numbers(stream, capsys, value: str) -> None:
+    code, _, err = run(capsys, "decode", str(stream), "--max-megapixels", value)
+    assert code == 2 and "--max-megapixels" in err
+
+
+def test_a_symlink_loop_is_one_line_and_the_rest_of_the_batch_goes_on(
+    tmp_path, photo, stream, weights, capsys
+) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    ck = ("--checkpoint", str(weights["a"]))
+    code, _, err = run(
+        capsys, "encode", str(tmp_path / "a"), str(photo), "-o", str(tmp_path / "e"), *ck
+    )
+    assert code == 1 and err.count("\n") == 2 and f"{tmp_path / 'a'}: " in err
+    assert [p.name for p in (tmp_path / "e").iterdir()] == ["IMG_0001.rbit"]
+    code, _, err = run(
+        capsys, "decode", str(tmp_path / "a"), str(stream), "-o", str(tmp_path / "d"), *ck
+    )
+    assert code == 1 and err.count("\n") == 2 and "symbolic links" in err
+    assert [p.name for p in (tmp_path / "d").iterdir()] == ["IMG_0001.png"]
+    code, _, err = run(capsys, "encode", str(tmp_path / "a"), "-o", str(tmp_path / "x.rbit"), *ck)
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_an_unwritable_output_is_named_as_the_user_gave_it(stream, weights, capsys) -> None:
+    code, _, err = run(capsys, "decode", str(stream), "-o", "/proc/x.png",
+                       "--checkpoint", str(weights["a"]))  # fmt: skip
+    assert code == 1 and err.count("\n") == 1
+    assert "'/proc/x.png'" in err and ".tmp" not in err

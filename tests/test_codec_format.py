@@ -21,6 +21,7 @@ from compressai_isp.codec.format import (
     BitstreamError,
     Geometry,
     pack,
+    pack_unchecked,
     read_bitstream,
     unpack,
     weights_fingerprint,
@@ -174,6 +175,21 @@ def test_crafted_inconsistent_header_with_valid_crc_is_malformed_not_a_crash() -
     struct.pack_into("<I", data, offset, 35)
     with pytest.raises(BitstreamError, match="malformed header: crop size 35x50"):
         unpack(with_fixed_crc(bytes(data)))
+
+
+@pytest.mark.parametrize("field", ["arch", "metric"])
+def test_names_with_a_trailing_newline_are_refused(field: str) -> None:
+    name = {"arch": "rbn", "metric": "mse"}[field] + "\n"
+    with pytest.raises(ValueError, match=r"must be 1-64 chars"):
+        make_stream(**{field: name})
+    fields = dict(
+        arch="rbn", quality=6, metric="mse", fingerprint=bytes(range(16)), geometry=GEOMETRY,
+        latent_shape=(1, 1), strings=STRINGS,
+    )  # fmt: skip
+    crafted = pack_unchecked(**{**fields, field: name})
+    what = {"arch": "architecture", "metric": "metric"}[field]
+    with pytest.raises(BitstreamError, match=rf"malformed header: bad {what} b'{name[:-1]}\\n'"):
+        unpack(crafted)
 
 
 def test_read_bitstream_names_missing_files_and_directories(tmp_path) -> None:

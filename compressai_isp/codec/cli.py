@@ -26,6 +26,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from compressai_isp.codec.format import BitstreamError, read_bitstream
+from compressai_isp.codec.limits import DEFAULT_MAX_PIXELS, DecodeLimits
 
 __all__ = ["main", "DEFAULT_ARCH", "DEFAULT_QUALITY", "DEFAULT_METRIC"]
 
@@ -47,6 +48,15 @@ def _fail(prog: str, message: str) -> None:
     tqdm.write(f"{prog}: error: {message}", file=sys.stderr)
 
 
+def _resolved(path: Path) -> Path:
+    """``path`` with its links resolved where they resolve; a symlink loop stays as it is (the
+    job that opens it reports it in one line, and the other files of the batch go on)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: "Symlink loop" before Python 3.13
+        return path.absolute()
+
+
 def _outputs(inputs: Sequence[Path], output_arg: str | None, suffix: str, what: str) -> list[Path]:
     """Output path of each input: ``-o`` itself for one input, ``-o DIR/stem+suffix`` for many,
     or next to the input when ``-o`` is omitted. Refuses collisions and overwriting an input."""
@@ -66,10 +76,10 @@ def _outputs(inputs: Sequence[Path], output_arg: str | None, suffix: str, what: 
         outs = [p.with_suffix(suffix) for p in inputs]
     seen: dict[Path, Path] = {}
     for src, dst in zip(inputs, outs, strict=True):
-        key = dst.resolve()
+        key = _resolved(dst)
         if key in seen:
             raise UsageError(f"{src} and {seen[key]} would both be written to {dst}")
-        if key == src.resolve():
+        if key == _resolved(src):
             raise UsageError(f"{src}: output {dst} would overwrite the input")
         seen[key] = src
     if output is not None and not many and output.suffix.lower() not in what.split("|"):
@@ -186,7 +196,26 @@ def _decode_parser() -> argparse.ArgumentParser:
         "--no-orientation", action="store_true",
         help="keep the sensor's orientation (pixel-aligned with the RAW) instead of the camera's",
     )  # fmt: skip
+    p.add_argument(
+        "--max-megapixels", type=_positive_float, default=DEFAULT_MAX_PIXELS / 1e6, metavar="MP",
+        help="refuse streams of larger photos (default: %(default)g)",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-memory", type=_positive_float, metavar="GB",
+        help="refuse streams whose decoding needs more memory by the decoder's estimate "
+        "(default: the memory available when decoding starts)",
+    )  # fmt: skip
     return p
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
 
 
 def _decode(args: argparse.Namespace, prog: str) -> int:
@@ -201,13 +230,19 @@ def _decode(args: argparse.Namespace, prog: str) -> int:
     outs = _outputs(args.inputs, args.output, "." + args.format, ".png|.tif|.tiff")
     checkpoint = checkpoint_model(args.checkpoint) if args.checkpoint is not None else None
     cache: dict[tuple[str, int, str], CodecModel] = {}
+    limits = DecodeLimits(
+        max_pixels=int(args.max_megapixels * 1e6),
+        max_memory=None if args.max_memory is None else int(args.max_memory * 1e9),
+    )
     destination = dict(zip(args.inputs, outs, strict=True))
 
     def job(path: Path) -> str:
         start = time.perf_counter()
         bs = read_bitstream(path)
         cm = model_for_stream(bs.header, str(path), checkpoint, cache)
-        srgb = decode_bitstream(bs, cm, str(path), apply_orientation=not args.no_orientation)
+        srgb = decode_bitstream(
+            bs, cm, str(path), apply_orientation=not args.no_orientation, limits=limits
+        )
         save_image(destination[path], srgb, args.bits)
         h, w = srgb.shape[-2:]
         return (

@@ -32,6 +32,7 @@ from compressai_isp.codec.format import (
     pack,
     weights_fingerprint,
 )
+from compressai_isp.codec.limits import DecodeLimits, check_decode_cost
 from compressai_isp.data._atomic import atomic_open
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "encode_raw",
     "encode_file",
     "decode_bitstream",
+    "DecodeLimits",
     "orient",
     "save_image",
     "IMAGE_SUFFIXES",
@@ -223,48 +225,99 @@ def _guard_hyperprior_strings(model: nn.Module, bs: Bitstream) -> list[list[byte
     strings carry their own checksums and padding (:mod:`compressai_isp.context`).
     """
     strings = [list(group) for group in bs.strings]
-    eb = getattr(model, "entropy_bottleneck", None)
-    if eb is not None and len(strings) == 2:
-        symbols = eb.channels * int(np.prod(bs.header.latent_shape))
-        strings[1] = [s + bytes(8 * symbols + 64) for s in strings[1]]
+    symbols = model.entropy_bottleneck.channels * int(np.prod(bs.header.latent_shape))
+    strings[1] = [s + bytes(8 * symbols + 64) for s in strings[1]]
     return strings
 
 
-def decode_bitstream(
-    bs: Bitstream, cm: CodecModel, source: str = "<stream>", apply_orientation: bool = True
-) -> Tensor:
-    """Decode a parsed stream into sRGB ``[3, H, W]`` in ``[0, 1]`` at the photo's own size.
+def _check_hyperprior_string(
+    model: nn.Module, guarded: list[bytes], bs: Bitstream, source: str
+) -> None:
+    """Refuse a hyper-latent string that this model's encoder could not have written.
 
-    ``cm`` must be the model :func:`model_for_stream` returns for this header. The image has
-    the coded crop's size and, with ``apply_orientation``, the camera's orientation applied
-    (LibRaw's ``flip``); without it, it is pixel-aligned with the RAW mosaic (and with
-    :func:`compressai_isp.data.render_srgb`).
+    The encoder is deterministic, so re-coding the decoded hyper-latent gives back a valid
+    string byte for byte; anything else (damage behind a recomputed CRC, or bytes crafted to
+    pass the length floor) is caught here, before the latent's far costlier decoding.
     """
-    from compressai_isp.models import crop_to
+    eb = model.entropy_bottleneck
+    shape = list(bs.header.latent_shape[-2:])
+    if eb.compress(eb.decompress(guarded, shape)) != list(bs.strings[1]):
+        raise BitstreamError(
+            f"{source}: cannot decode the payload: the hyper-latent string is damaged or was not "
+            "written by these weights' encoder"
+        )
 
+
+def _decode_failure(err: BaseException, source: str, estimate: int) -> BitstreamError:
+    """The one-line error for an exception raised while decoding the payload."""
+    from compressai_isp.context import ContextMismatchError
+
+    text = str(err).strip()
+    if isinstance(err, MemoryError) or "allocate" in text:
+        return BitstreamError(
+            f"{source}: out of memory decoding the payload (estimated {estimate / 1e9:.1f} GB; "
+            "other programs may be using the rest)"
+        )
+    if isinstance(err, ContextMismatchError):
+        return BitstreamError(
+            f"{source}: cannot decode the payload: the decoded latent fails the encoder's "
+            "symbol checksum: the latent string is damaged or crafted, or this decoder's "
+            "arithmetic differs from the encoder's (other device, library version or CPU kind)"
+        )
+    first = text.splitlines()[0] if text else type(err).__name__
+    return BitstreamError(f"{source}: cannot decode the payload: {first}")
+
+
+def _check_header_fits_model(bs: Bitstream, model: nn.Module, source: str) -> None:
     h = bs.header
     g = h.geometry
-    factor = cm.model.downsampling_factor
+    factor = model.downsampling_factor
     ph, pw = g.packed_size
     if ph % factor or pw % factor or g.pad_bottom >= factor or g.pad_right >= factor:
         raise BitstreamError(
             f"{source}: malformed header: padded size {ph}x{pw} (padding {g.pad_bottom}, "
             f"{g.pad_right}) does not fit the model's downsampling factor {factor}"
         )
-    expected = _expected_latent_shape(cm.model, g)
+    expected = _expected_latent_shape(model, g)
     if tuple(h.latent_shape) != expected:
         raise BitstreamError(
             f"{source}: malformed header: latent shape {h.latent_shape} does not match the "
             f"{ph}x{pw} packed image (expected {expected})"
         )
+
+
+def decode_bitstream(
+    bs: Bitstream,
+    cm: CodecModel,
+    source: str = "<stream>",
+    apply_orientation: bool = True,
+    limits: DecodeLimits | None = None,
+) -> Tensor:
+    """Decode a parsed stream into sRGB ``[3, H, W]`` in ``[0, 1]`` at the photo's own size.
+
+    ``cm`` must be the model :func:`model_for_stream` returns for this header. The image has
+    the coded crop's size and, with ``apply_orientation``, the camera's orientation applied
+    (LibRaw's ``flip``); without it, it is pixel-aligned with the RAW mosaic (and with
+    :func:`compressai_isp.data.render_srgb`). Before the payload is touched, the stream's cost
+    is checked against ``limits`` (default :class:`DecodeLimits`: 200 MP, the memory
+    available) and its hyper-latent against what the geometry needs
+    (:func:`compressai_isp.codec.limits.check_decode_cost`).
+    """
+    from compressai_isp.models import crop_to
+
+    _check_header_fits_model(bs, cm.model, source)
+    estimate = check_decode_cost(bs, cm.model, source, limits)
+    g = bs.header.geometry
     strings = _guard_hyperprior_strings(cm.model, bs)
     try:
         with torch.no_grad():
-            x_hat = cm.model.decompress(strings, list(h.latent_shape))["x_hat"]
-    except (ValueError, RuntimeError, IndexError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise BitstreamError(f"{source}: cannot decode the payload: {first}") from None
-    srgb = crop_to(x_hat, (g.crop_height, g.crop_width))[0].clamp(0, 1)
+            _check_hyperprior_string(cm.model, strings[1], bs, source)
+            x_hat = cm.model.decompress(strings, list(bs.header.latent_shape))["x_hat"]
+        srgb = crop_to(x_hat, (g.crop_height, g.crop_width))[0].clamp(0, 1)
+    except (ValueError, RuntimeError, IndexError, MemoryError) as err:
+        if isinstance(err, BitstreamError):
+            raise
+        raise _decode_failure(err, source, estimate) from None
     return orient(srgb, g.orientation) if apply_orientation else srgb
 
 

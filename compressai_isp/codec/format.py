@@ -5,8 +5,8 @@ is decoded. The network only produces the entropy-coded streams; this module wra
 a decoder needs to turn them back into *the photo*: which model (architecture, quality, metric and
 a fingerprint of its exact weights), how the RAW mosaic was cropped and padded on the way in (so
 the output gets the photo's own size and orientation), the latent shape, the stream lengths, and
-a CRC-32 over everything. The byte layout is documented in ``docs/readme/codec.md``; all integers
-are little-endian.
+a CRC-32 over everything. The byte layout is documented in README.md ("The ``.rbit`` format");
+all integers are little-endian.
 
 The reader never trusts a length: every count and size is checked against the bytes actually
 present before anything is sliced or allocated, every field is range-checked, and each problem is
@@ -56,7 +56,8 @@ _MAX_NAME = 64
 _MAX_LATENT_DIMS = 4
 _MAX_GROUPS = 16
 _MAX_STRINGS = 16
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+# fullmatch, not match with "$": "$" also matches before a trailing newline (b"mse\n").
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 # Orientation codes are LibRaw's ``sizes.flip``: 0 none, 3 rotate 180, 5 rotate 90 CCW,
 # 6 rotate 90 CW (the only values LibRaw reports for Bayer cameras).
 ORIENTATIONS = (0, 3, 5, 6)
@@ -220,7 +221,7 @@ class Bitstream:
 
 
 def _check_name(value: str, what: str) -> None:
-    if not (isinstance(value, str) and len(value) <= _MAX_NAME and _NAME_RE.match(value)):
+    if not (isinstance(value, str) and len(value) <= _MAX_NAME and _NAME_RE.fullmatch(value)):
         raise ValueError(f"{what} {value!r} must be 1-{_MAX_NAME} chars of [a-z0-9_.-]")
 
 
@@ -234,7 +235,7 @@ def pack(
     latent_shape: Sequence[int],
     strings: Sequence[Sequence[bytes]],
 ) -> bytes:
-    """Serialise one coded photo into the bytes of a ``.rbit`` file (docs/readme/codec.md)."""
+    """Serialise one coded photo into the bytes of a ``.rbit`` file (layout: README.md)."""
     _check_name(arch, "architecture")
     _check_name(metric, "metric")
     if not 0 <= quality <= 255:
@@ -252,6 +253,30 @@ def pack(
         raise ValueError(
             f"expected 1..{_MAX_GROUPS} stream groups of 1..{_MAX_STRINGS} strings each"
         )
+    return pack_unchecked(
+        arch=arch,
+        quality=quality,
+        metric=metric,
+        fingerprint=fingerprint,
+        geometry=geometry,
+        latent_shape=latent_shape,
+        strings=strings,
+    )
+
+
+def pack_unchecked(
+    *,
+    arch: str,
+    quality: int,
+    metric: str,
+    fingerprint: bytes,
+    geometry: Geometry,
+    latent_shape: Sequence[int],
+    strings: Sequence[Sequence[bytes]],
+) -> bytes:
+    """:func:`pack` without its checks: the bytes a buggy or hostile writer would produce, with
+    valid lengths and CRC (``scripts/fuzz_codec.py`` crafts streams with it). Each value must
+    still fit its field's integer type, else ``struct.error``."""
     g = geometry
     body = bytearray()
     body += struct.pack("<B", len(arch)) + arch.encode("ascii")
