@@ -45,7 +45,7 @@ def test_libraw_anchor_measures_the_rendering_against_itself(raw_dir):
     assert jpeg["name"] == "LibRaw+JPEG" and "perfect-ISP" in jpeg["description"]
     r = jpeg["results"]
     assert r["quality"] == [20, 90]
-    assert set(r) >= {"psnr-rgb", "ms-ssim-rgb", "bpp", "encoding_time", "decoding_time"}
+    assert set(r) >= {"psnr-rgb", "ms-ssim-rgb", "delta-e00", "bpp", "encoding_time"}
     assert r["bpp"][0] < r["bpp"][1] and r["psnr-rgb"][0] < r["psnr-rgb"][1]
     # JPEG XL keeps its own default sweep.
     assert results["jpegxl"]["results"]["quality"] == list(CODECS["jpegxl"].qualities)
@@ -82,6 +82,8 @@ def test_isp_anchor_reports_the_isp_only_ceiling(raw_dir):
         raw, srgb = s.load()
         per_image.append(compute_metrics(srgb, render_isp(isp, raw))["psnr-rgb"])
     assert ceiling["results"]["psnr-rgb"][0] == pytest.approx(np.mean(per_image), abs=1e-4)
+    # An untrained ISP renders wrong colours: the ceiling records how wrong.
+    assert ceiling["results"]["delta-e00"][0] > 1.0
 
 
 def test_cli_writes_one_json_per_codec(raw_dir, tmp_path, capsys):
@@ -103,6 +105,7 @@ def test_cli_writes_one_json_per_codec(raw_dir, tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["libraw-jpeg2000.json", "libraw-jpegxl.json"]
     data = json.loads((out / "libraw-jpegxl.json").read_text())
     assert data["name"] == "LibRaw+JPEG XL" and len(data["results"]["bpp"]) == 2
+    assert len(data["results"]["delta-e00"]) == 2  # colour accuracy, one value per rate point
 
 
 def test_cli_isp_pipeline_from_a_checkpoint(raw_dir, tmp_path):

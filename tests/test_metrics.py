@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 from pytorch_msssim import ms_ssim as reference_ms_ssim
@@ -9,6 +10,9 @@ from compressai_isp.metrics import (
     bpp_from_likelihoods,
     bpp_from_strings,
     compute_metrics,
+    delta_e00,
+    delta_e00_map,
+    delta_e00_per_image,
     ms_ssim,
     ms_ssim_per_image,
     ms_ssim_scales,
@@ -95,8 +99,76 @@ def test_ms_ssim_per_image_is_differentiable():
 def test_compute_metrics_reports_compressai_keys():
     x = torch.rand(1, 3, 32, 32)
     m = compute_metrics(x, x)
-    assert set(m) == {"psnr-rgb", "ms-ssim-rgb"}
+    assert set(m) == {"psnr-rgb", "ms-ssim-rgb", "delta-e00"}
     assert m["psnr-rgb"] == math.inf and m["ms-ssim-rgb"] == pytest.approx(1.0)
+    assert m["delta-e00"] == 0.0
+
+
+def _image_of_lab_colours(labs: list[tuple[float, float, float]]) -> torch.Tensor:
+    """A 1-row sRGB image [3,1,N] whose pixels have the given CIELAB (D65) colours."""
+    from skimage.color import lab2rgb, rgb2lab
+
+    rgb = lab2rgb(np.array([labs], dtype=np.float64), channel_axis=-1)
+    assert np.allclose(rgb2lab(rgb), [labs], atol=1e-4), "colour outside the sRGB gamut"
+    return torch.from_numpy(rgb).permute(2, 0, 1).float()
+
+
+# Pairs 7, 17, 18 and 24 of the CIEDE2000 test data of Sharma, Wu & Dalal (2005), Table 1, with
+# their published ΔE00; pairs inside the sRGB gamut only (checked by the helper's round trip).
+SHARMA_PAIRS = [
+    ((50.0, 0.0, 0.0), (50.0, -1.0, 2.0), 2.3669),
+    ((50.0, 2.5, 0.0), (73.0, 25.0, -18.0), 27.1492),
+    ((50.0, 2.5, 0.0), (61.0, -5.0, 29.0), 22.8977),
+    ((50.0, 2.5, 0.0), (50.0, 3.1736, 0.5854), 1.0000),
+]
+
+
+@pytest.mark.parametrize(("lab1", "lab2", "published"), SHARMA_PAIRS)
+def test_delta_e00_reproduces_sharmas_test_pairs(lab1, lab2, published):
+    a, b = _image_of_lab_colours([lab1]), _image_of_lab_colours([lab2])
+    # float32 sRGB round trip of the Lab values costs well under 1e-3 ΔE.
+    assert delta_e00(a, b) == pytest.approx(published, abs=2e-3)
+
+
+def test_delta_e00_is_zero_for_identical_images_and_averages_over_pixels():
+    x = torch.rand(3, 16, 16)
+    assert delta_e00(x, x) == 0.0
+    lab1, lab2, published = SHARMA_PAIRS[2]
+    a = _image_of_lab_colours([lab1, lab1])
+    b = _image_of_lab_colours([lab1, lab2])  # one of two pixels differs by ΔE 1
+    assert delta_e00(a, b) == pytest.approx(published / 2, abs=1e-3)
+    assert delta_e00_map(a, b).shape == (1, 1, 2)
+
+
+def _srgb_8bit_to_lightness(level: int) -> float:
+    """CIE L* of an 8-bit sRGB grey, by IEC 61966-2-1 and CIE 15 (independent of skimage)."""
+    v = level / 255.0
+    y = v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+    return 116.0 * y ** (1 / 3) - 16.0 if y > (6 / 29) ** 3 else y * (29 / 3) ** 3
+
+
+def test_delta_e00_of_a_grey_level_shift_matches_the_formula():
+    # Neutral greys have a* = b* = 0, so CIEDE2000 reduces to dL / S_L (Sharma et al., eq. 17).
+    low, high = 100, 140
+    l1, l2 = _srgb_8bit_to_lightness(low), _srgb_8bit_to_lightness(high)
+    mean_l = (l1 + l2) / 2
+    s_l = 1 + 0.015 * (mean_l - 50) ** 2 / math.sqrt(20 + (mean_l - 50) ** 2)
+    a = torch.full((3, 12, 12), low / 255.0)
+    b = torch.full((3, 12, 12), high / 255.0)
+    assert delta_e00(a, b, quantize=True) == pytest.approx(abs(l2 - l1) / s_l, abs=1e-3)
+    black, white = torch.zeros(3, 4, 4), torch.ones(3, 4, 4)
+    assert delta_e00(black, white, quantize=True) == pytest.approx(100.0, abs=1e-3)
+
+
+def test_delta_e00_per_image_scores_each_image_of_a_batch():
+    a = torch.zeros(2, 3, 4, 4)
+    b = torch.stack([torch.zeros(3, 4, 4), torch.ones(3, 4, 4)])
+    assert delta_e00_per_image(a, b).tolist() == pytest.approx([0.0, 100.0], abs=1e-3)
+
+
+def test_delta_e00_refuses_images_that_are_not_rgb():
+    with pytest.raises(ValueError, match="3-channel"):
+        delta_e00(torch.zeros(4, 8, 8), torch.zeros(4, 8, 8))
 
 
 def test_srgb_num_pixels_counts_four_output_pixels_per_packed_raw_pixel():

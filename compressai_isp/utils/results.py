@@ -35,8 +35,16 @@ __all__ = [
     "write_json_atomic",
 ]
 
-#: The per-rate-point keys every result file has (CompressAI's ``eval_model`` keys).
-METRIC_KEYS: tuple[str, ...] = ("psnr-rgb", "ms-ssim-rgb", "bpp", "encoding_time", "decoding_time")
+#: The per-rate-point keys every result file of ``eval`` has: CompressAI's ``eval_model`` keys
+#: plus ``delta-e00``, the mean CIEDE2000 colour difference (``metrics.delta_e00``).
+METRIC_KEYS: tuple[str, ...] = (
+    "psnr-rgb",
+    "ms-ssim-rgb",
+    "delta-e00",
+    "bpp",
+    "encoding_time",
+    "decoding_time",
+)
 
 
 class ResultFileError(ValueError):
