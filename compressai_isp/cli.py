@@ -23,6 +23,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("compressai_isp.utils.eval_model", "rate-distortion evaluation on RAW input"),
     "anchors": ("compressai_isp.utils.anchors", "conventional ISP + codec anchors"),
     "plot": ("compressai_isp.utils.plot", "RD plot from result JSON files"),
+    "compare": (
+        "compressai_isp.utils.compare",
+        "figure: ground truth, decoded images and error maps of one RAW photo",
+    ),
     "bd": ("compressai_isp.utils.bd", "Bjontegaard delta rate / PSNR between two result JSONs"),
 }
 

@@ -1,0 +1,250 @@
+"""Visual comparison of codecs on one RAW photo: ground truth, decoded images and error maps.
+
+``compressai-isp compare PHOTO.CRW -m rbn:6 -m runs/x/model_best.pth -o compare.png`` codes the
+photo for real with every model (``compress`` then ``decompress``, as ``eval`` does:
+:func:`compressai_isp.utils.eval_model.inference`) and writes one PNG with, side by side, the
+ground truth (the LibRaw rendering, :func:`compressai_isp.data.load_pair`) and for each model its
+decoded image and its error map, as RAWtoBit's Fig. 4 shows them. The error map is the per-pixel
+CIEDE2000 colour difference (:func:`compressai_isp.metrics.delta_e00_map`) of the 8-bit images,
+on one colour scale for every model; titles give bpp (over sRGB pixels), PSNR and mean ΔE00 of
+the whole image, the same numbers ``eval`` records. ``--crop X,Y,W,H`` shows only that window
+(in output pixels; metrics stay whole-image) so that fine structure such as a periodic pattern
+is visible at figure resolution.
+
+A model is ``ARCH:QUALITY`` (zoo weights, as ``eval pretrained -a ARCH -q QUALITY``) or the path
+of a checkpoint / exported model (as ``eval checkpoint -p PATH``). An ISP-only model without an
+entropy model (zoo ``liteispnet:1``) is shown too, rendered without coding (no bpp).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from torch import Tensor, nn
+
+from compressai_isp.metrics import compute_metrics, delta_e00_map, quantize_8bit
+from compressai_isp.utils.errors import EvalError, UsageError, report_error
+from compressai_isp.utils.eval_model import inference, set_threads
+
+__all__ = ["Panel", "code_and_measure", "compare_figure", "load_model", "main", "parse_crop"]
+
+_ZOO_SPEC = re.compile(r"(?P<arch>[A-Za-z0-9_.+-]+):(?P<quality>\d+)")
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One model's result on the photo: the decoded sRGB ``[3,H,W]`` and its scores."""
+
+    label: str
+    image: Tensor
+    error: np.ndarray  # per-pixel ΔE00 [H, W] against the ground truth
+    psnr: float
+    delta_e00: float
+    bpp: float | None  # None: an ISP-only model, nothing coded
+
+
+def _has_entropy_model(model: nn.Module) -> bool:
+    return callable(getattr(model, "compress", None))
+
+
+def load_model(spec: str, metric: str = "mse") -> tuple[nn.Module, str]:
+    """``(model, label)`` for ``ARCH:QUALITY`` (zoo weights) or a checkpoint path.
+
+    Built by the loaders ``eval`` uses (``zoo.create_model`` / ``zoo.load_model_file``) with the
+    same CDF-table policy: zoo tables kept, a checkpoint's rebuilt (it may hold stale ones).
+    """
+    from compressai_isp import zoo
+
+    path = Path(spec)
+    match = _ZOO_SPEC.fullmatch(spec)
+    if not path.exists() and match is None:
+        raise UsageError(
+            f"model {spec!r}: no such checkpoint file, and not ARCH:QUALITY (e.g. rbn:6)"
+        )
+    try:
+        if path.exists():
+            loaded = zoo.load_model_file(path)
+            model, label = loaded.model, f"{loaded.arch} ({path.name})"
+        else:
+            arch, quality = match["arch"], int(match["quality"])
+            model = zoo.create_model(arch, quality, pretrained=True, metric=metric)
+            label = f"{arch} q{quality}"
+    except (LookupError, ValueError, OSError) as err:
+        raise UsageError(f"model {spec!r}: {err}") from err
+    if getattr(model, "output_kind", "srgb") != "srgb":
+        raise UsageError(f"model {spec!r}: outputs packed RAW, not an sRGB image to compare")
+    if _has_entropy_model(model):
+        model.update(force=path.exists())
+    return model.eval(), label
+
+
+def code_and_measure(model: nn.Module, label: str, raw: Tensor, srgb: Tensor) -> Panel:
+    """Code ``raw`` for real with ``model`` (ISP-only models: render it) and score the result."""
+    if _has_entropy_model(model):
+        scores, x_hat = inference(model, raw, srgb)
+        bpp = scores["bpp"]
+    else:
+        from compressai_isp.utils.anchors import render_isp
+
+        x_hat, bpp = render_isp(model, raw), None
+        scores = compute_metrics(srgb, x_hat)
+    decoded = x_hat[0] if x_hat.dim() == 4 else x_hat
+    # The map of the 8-bit images, as the metric measures them; its mean is scores["delta-e00"].
+    error = delta_e00_map(quantize_8bit(srgb), quantize_8bit(decoded), data_range=255.0)[0]
+    return Panel(label, decoded.cpu(), error, scores["psnr-rgb"], scores["delta-e00"], bpp)
+
+
+def parse_crop(text: str | None, height: int, width: int) -> tuple[slice, slice]:
+    """``X,Y,W,H`` (output pixels) -> row and column slices; ``None`` is the whole image."""
+    if text is None:
+        return slice(0, height), slice(0, width)
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--crop: expected X,Y,W,H (four integers), got {text!r}") from None
+    if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
+        raise UsageError(
+            f"--crop {text}: the window must be non-empty and lie inside the {width}x{height} image"
+        )
+    return slice(y, y + h), slice(x, x + w)
+
+
+def _title(panel: Panel) -> str:
+    rate = "no coding (ISP only)" if panel.bpp is None else f"{panel.bpp:.3f} bpp"
+    return f"{panel.label}\n{rate}, {panel.psnr:.2f} dB, ΔE00 {panel.delta_e00:.2f}"
+
+
+def compare_figure(
+    truth: Tensor,
+    panels: Sequence[Panel],
+    *,
+    crop: tuple[slice, slice] | None = None,
+    error_max: float | None = None,
+    title: str = "",
+):
+    """A matplotlib ``Figure`` (off-screen, Agg): ground truth, then each image and error map.
+
+    ``error_max`` is the top of the shared ΔE00 colour scale (default: the 99th percentile over
+    all maps, so a few outliers do not wash the maps out).
+    """
+    from matplotlib.figure import Figure
+
+    rows, cols = crop or (slice(None), slice(None))
+    if error_max is None:
+        error_max = max(float(np.percentile(p.error[rows, cols], 99)) for p in panels) or 1.0
+    height, width = truth[:, rows, cols].shape[-2:]
+    panel_w = 4.0
+    panel_h = panel_w * height / width + 0.8  # room for two title lines
+    fig = Figure(figsize=(panel_w * (1 + 2 * len(panels)), panel_h), layout="constrained")
+    axes = fig.subplots(1, 1 + 2 * len(panels), squeeze=False)[0]
+
+    def show(ax, image: Tensor, text: str) -> None:
+        ax.imshow(image[:, rows, cols].clamp(0, 1).permute(1, 2, 0).numpy(), interpolation="none")
+        ax.set_title(text, fontsize=9)
+        ax.set_axis_off()
+
+    show(axes[0], truth, "ground truth (LibRaw)\nwhole image" if crop is None else "ground truth")
+    for i, panel in enumerate(panels):
+        show(axes[1 + 2 * i], panel.image, _title(panel))
+        ax = axes[2 + 2 * i]
+        im = ax.imshow(
+            panel.error[rows, cols], cmap="inferno", vmin=0.0, vmax=error_max, interpolation="none"
+        )
+        ax.set_title(f"ΔE00 error map\n(scale 0-{error_max:.1f})", fontsize=9)
+        ax.set_axis_off()
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _save_png(fig, path: Path, dpi: int) -> None:
+    from compressai_isp.data._atomic import atomic_open
+
+    buffer = io.BytesIO()  # render fully before the target is opened: no half-written file
+    fig.savefig(buffer, format="png", dpi=dpi)
+    with atomic_open(path) as f:
+        f.write(buffer.getvalue())
+
+
+def _parser() -> argparse.ArgumentParser:
+    from compressai_isp.codec.cli import DEFAULT_ARCH, DEFAULT_QUALITY
+
+    parser = argparse.ArgumentParser(
+        prog="compressai-isp compare",
+        description="Code one RAW photo with one or more models and write a PNG figure: ground "
+        "truth (LibRaw), each decoded image and its CIEDE2000 error map, side by side.",
+    )
+    parser.add_argument("raw", help="camera RAW file (its LibRaw rendering is the ground truth)")
+    parser.add_argument(
+        "-m",
+        "--model",
+        dest="models",
+        action="append",
+        default=None,
+        help=f"ARCH:QUALITY (zoo weights) or a checkpoint path; repeat for several "
+        f"(default: {DEFAULT_ARCH}:{DEFAULT_QUALITY})",
+    )
+    parser.add_argument(
+        "--metric", choices=["mse", "ms-ssim"], default="mse", help="zoo weights' training metric"
+    )
+    parser.add_argument(
+        "-o", "--output", default=None, help="output PNG (default: <RAW stem>-compare.png)"
+    )
+    parser.add_argument("--crop", default=None, help="show only the window X,Y,W,H (pixels)")
+    parser.add_argument(
+        "--error-max", type=float, default=None, help="top of the ΔE00 colour scale"
+    )
+    parser.add_argument("--dpi", type=int, default=150, help="figure resolution")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    return parser
+
+
+def run(args: argparse.Namespace) -> Path:
+    """Code the photo with every model and write the figure; returns the output path."""
+    from compressai_isp.codec.cli import DEFAULT_ARCH, DEFAULT_QUALITY
+    from compressai_isp.data import load_pair
+
+    output = Path(args.output or f"{Path(args.raw).stem}-compare.png")
+    if output.suffix.lower() != ".png":
+        raise UsageError(f"--output {output}: the figure is a PNG, name it *.png")
+    if args.dpi < 10 or (args.error_max is not None and not args.error_max > 0):
+        raise UsageError("--dpi must be at least 10 and --error-max positive")
+    specs = args.models or [f"{DEFAULT_ARCH}:{DEFAULT_QUALITY}"]
+    models = [load_model(spec, args.metric) for spec in specs]  # bad names fail before decoding
+    raw, srgb = load_pair(args.raw)
+    crop = parse_crop(args.crop, srgb.shape[-2], srgb.shape[-1]) if args.crop else None
+    panels = []
+    for model, label in models:
+        try:
+            panels.append(code_and_measure(model, label, raw, srgb))
+        except (RuntimeError, ValueError) as err:
+            first = (str(err).strip() or type(err).__name__).splitlines()[0]
+            raise EvalError(f"{args.raw}: {label}: {first}") from err
+    fig = compare_figure(
+        srgb, panels, crop=crop, error_max=args.error_max, title=Path(args.raw).name
+    )
+    _save_png(fig, output, args.dpi)
+    return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        set_threads(args.threads)
+        output = run(args)
+    except (EvalError, OSError, ValueError, LookupError) as err:
+        return report_error("compressai-isp compare", err)
+    print(output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
