@@ -8,6 +8,7 @@ in well under a second, before any large allocation, with a message that says wh
 from __future__ import annotations
 
 import dataclasses
+import faulthandler
 import math
 import time
 from pathlib import Path
@@ -183,3 +184,24 @@ def test_running_out_of_memory_says_so_with_the_estimate(tmp_path: Path, monkeyp
     monkeypatch.setattr(cm.model, "decompress", allocation_fails)
     with pytest.raises(BitstreamError, match=r"^p.rbit: out of memory decoding the payload \(est"):
         decode_bitstream(bs, cm, "p.rbit", limits=ROOMY)
+
+
+def test_a_hyperprior_that_decodes_to_values_no_encoder_writes_is_refused_at_once(
+    tmp_path: Path,
+) -> None:
+    """Random bytes decode to hyper-latents of 2^27 and more, where re-coding them would loop
+    forever inside CompressAI's encoder; the watchdog turns such a hang into a failure."""
+    cm = tiny_codec()
+    eb = cm.model.entropy_bottleneck
+    z = bytes(np.random.default_rng(0).integers(0, 256, 12, dtype=np.uint8))
+    assert eb.decompress([z + bytes(200)], [1, 1]).abs().max() >= 2**27
+    base = unpack(encode_file(make_dng(tmp_path / "p.dng", "RGGB", 40, 40), cm))
+    ((y,), _) = base.strings
+    bs = rewritten(base, 40, cm.model.downsampling_factor, [[y], [z]])
+    faulthandler.dump_traceback_later(60, exit=True)
+    try:
+        message, seconds = refusal(bs, cm, ROOMY)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    assert "the hyper-latent string is damaged or was not written by" in message
+    assert seconds < 1.0

@@ -34,6 +34,7 @@ from compressai_isp.codec.format import (
 )
 from compressai_isp.codec.limits import DecodeLimits, check_decode_cost
 from compressai_isp.data._atomic import atomic_open
+from compressai_isp.precision import resolve_precision, set_transform_precision
 
 __all__ = [
     "CodecModel",
@@ -52,6 +53,7 @@ __all__ = [
 
 #: Output formats of :func:`save_image`.
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
+_MAX_HYPER_LATENT = 2.0**24
 
 
 @dataclass(frozen=True)
@@ -89,15 +91,28 @@ def _ready(model: nn.Module, what: str) -> nn.Module:
 
 
 def codec_model(
-    model: nn.Module, arch: str, quality: int, metric: str = "mse", source: str = "in memory"
+    model: nn.Module,
+    arch: str,
+    quality: int,
+    metric: str = "mse",
+    source: str = "in memory",
+    precision: str = "fp32",
+    channels_last: bool = False,
 ) -> CodecModel:
     """Wrap an in-memory model (e.g. one you just trained) for :func:`encode_raw` and
-    :func:`decode_bitstream`; ``arch`` / ``quality`` / ``metric`` go into the stream header."""
+    :func:`decode_bitstream`; ``arch`` / ``quality`` / ``metric`` go into the stream header.
+
+    ``precision`` / ``channels_last`` apply to the analysis and synthesis transforms only
+    (:mod:`compressai_isp.precision`): streams stay decodable by a model of any precision.
+    """
     model = _ready(model, f"{arch} ({source})")
-    return CodecModel(model, arch, quality, metric, weights_fingerprint(model), source)
+    fingerprint = weights_fingerprint(model)
+    device = next(model.parameters()).device
+    set_transform_precision(model, resolve_precision(precision, device), channels_last)
+    return CodecModel(model, arch, quality, metric, fingerprint, source)
 
 
-def zoo_model(arch: str, quality: int, metric: str = "mse") -> CodecModel:
+def zoo_model(arch: str, quality: int, metric: str = "mse", **precision: Any) -> CodecModel:
     """The zoo's trained weights for ``arch`` / ``quality`` / ``metric``.
 
     Raises ``LookupError`` (``WeightsNotFoundError``) naming the missing weights, or
@@ -106,7 +121,7 @@ def zoo_model(arch: str, quality: int, metric: str = "mse") -> CodecModel:
     from compressai_isp import zoo
 
     model = zoo.create_model(arch, quality, pretrained=True, metric=metric)
-    return codec_model(model, arch, quality, metric, "zoo")
+    return codec_model(model, arch, quality, metric, "zoo", **precision)
 
 
 def checkpoint_model(
@@ -114,6 +129,7 @@ def checkpoint_model(
     arch: str | None = None,
     quality: int | None = None,
     metric: str | None = None,
+    **precision: Any,
 ) -> CodecModel:
     """A model from a training checkpoint or an exported ``model_best.pth``.
 
@@ -123,7 +139,9 @@ def checkpoint_model(
     from compressai_isp import zoo
 
     loaded = zoo.load_model_file(path, arch, quality, metric)
-    return codec_model(loaded.model, loaded.arch, loaded.quality, loaded.metric, str(path))
+    return codec_model(
+        loaded.model, loaded.arch, loaded.quality, loaded.metric, str(path), **precision
+    )
 
 
 def model_for_stream(
@@ -131,6 +149,7 @@ def model_for_stream(
     source: str,
     checkpoint: CodecModel | None = None,
     cache: dict[tuple[str, int, str], CodecModel] | None = None,
+    **precision: Any,
 ) -> CodecModel:
     """The model that decodes ``header``'s stream, or a one-line :class:`BitstreamError`.
 
@@ -152,7 +171,7 @@ def model_for_stream(
                     f"{needed}: pass them with --checkpoint"
                 )
             try:
-                found = zoo_model(header.arch, header.quality, header.metric)
+                found = zoo_model(header.arch, header.quality, header.metric, **precision)
             except (LookupError, ValueError) as err:
                 raise BitstreamError(
                     f"{source}: this stream needs weights {needed}, which the zoo cannot "
@@ -240,8 +259,12 @@ def _check_hyperprior_string(
     pass the length floor) is caught here, before the latent's far costlier decoding.
     """
     eb = model.entropy_bottleneck
-    shape = list(bs.header.latent_shape[-2:])
-    if eb.compress(eb.decompress(guarded, shape)) != list(bs.strings[1]):
+    z_hat = eb.decompress(guarded, list(bs.header.latent_shape[-2:]))
+    # Past 2^24 float32 cannot hold the symbols exactly, and from 2^27 on CompressAI's rANS
+    # encoder never ends (its bypass loop shifts by >= 32 bits): no encoder wrote such values.
+    if not bool(z_hat.abs().amax() < _MAX_HYPER_LATENT) or eb.compress(z_hat) != list(
+        bs.strings[1]
+    ):
         raise BitstreamError(
             f"{source}: cannot decode the payload: the hyper-latent string is damaged or was not "
             "written by these weights' encoder"
