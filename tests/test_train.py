@@ -270,6 +270,13 @@ def test_the_precision_and_memory_format_are_recorded(tmp_path: Path, precision:
     assert exported["training_precision"] == recorded
 
 
+def test_pretrained_fine_tuning_exports_with_the_weights_own_widths(tmp_path: Path) -> None:
+    cfg = config(tmp_path, quality=6, model_kwargs={}, pretrained=True, max_steps=1, export=True)
+    assert Trainer(cfg).fit() == 0
+    exported = torch.load(tmp_path / "run" / MODEL_NAME, weights_only=True)
+    assert exported["config"] == zoo.rbn(6, pretrained=True).config
+
+
 def test_auto_precision_follows_the_cpu(tmp_path: Path) -> None:
     trainer = Trainer(config(tmp_path, max_steps=1))
     expected = "bf16" if native_bf16("cpu") else "fp32"

@@ -776,7 +776,9 @@ class Trainer:
         best = self.save_dir / BEST_NAME
         src = best if best.is_file() else self.save_dir / CHECKPOINT_NAME
         st = load_checkpoint(src)
-        model = zoo.image_models[self.cfg.arch](self.quality, **self.cfg.model_kwargs)
+        # The trained model's own widths: --pretrained weights may differ from the zoo's defaults.
+        widths = getattr(self.model, "config", None) or self.cfg.model_kwargs
+        model = zoo.image_models[self.cfg.arch](self.quality, **widths)
         model.load_state_dict(st["state_dict"])
         if hasattr(model, "update"):
             model.update(force=True)
