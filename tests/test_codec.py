@@ -223,3 +223,20 @@ def test_fuzz_crafted_payloads_through_the_decoder(coded: bytes, codec: CodecMod
         assert str(err).startswith("f.rbit: ") and "\n" not in str(err)
     else:
         assert srgb.shape == (3, 34, 34)
+
+
+@pytest.mark.parametrize("encode_with, decode_with", [("bf16", "fp32"), ("fp32", "bf16")])
+def test_files_coded_in_one_precision_decode_in_another(
+    tmp_path: Path, encode_with: str, decode_with: str
+) -> None:
+    def tiny(precision: str) -> CodecModel:
+        torch.manual_seed(0)
+        return codec_model(zoo.rbn(1, **TINY), "rbn", 1, precision=precision, channels_last=True)
+
+    encoder, decoder = tiny(encode_with), tiny(decode_with)
+    # Precision is how the weights are run, not which weights: the stream's identity is unchanged.
+    assert encoder.fingerprint == decoder.fingerprint == tiny_codec().fingerprint
+    path = make_dng(tmp_path / "p.dng", "RGGB", 70, 90)
+    bs = unpack(encode_file(path, encoder), "p.rbit")
+    srgb = decode_bitstream(bs, model_for_stream(bs.header, "p.rbit", decoder), "p.rbit")
+    assert srgb.shape == (3, 70, 90) and srgb.isfinite().all()

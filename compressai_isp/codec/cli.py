@@ -22,11 +22,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 from compressai_isp.codec.format import BitstreamError, read_bitstream
 from compressai_isp.codec.limits import DEFAULT_MAX_PIXELS, DecodeLimits
+from compressai_isp.precision import PRECISIONS
 
 __all__ = ["main", "DEFAULT_ARCH", "DEFAULT_QUALITY", "DEFAULT_METRIC"]
 
@@ -132,7 +134,25 @@ def _encode_parser() -> argparse.ArgumentParser:
         "--checkpoint", type=Path, metavar="PATH",
         help="use these weights (training checkpoint or model_best.pth) instead of the zoo",
     )  # fmt: skip
+    _add_precision_arguments(p)
     return p
+
+
+def _add_precision_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--precision", choices=PRECISIONS, default="auto",
+        help="arithmetic of the analysis / synthesis transforms; the entropy path is always "
+        "float32, so any precision decodes any stream (auto: bf16 where the CPU or GPU runs it "
+        "natively; default: %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--channels-last", action=argparse.BooleanOptionalAction, default=True,
+        help="channels-last memory format for the transforms (default: on)",
+    )  # fmt: skip
+
+
+def _precision(args: argparse.Namespace) -> dict[str, Any]:
+    return {"precision": args.precision, "channels_last": args.channels_last}
 
 
 def _encode(args: argparse.Namespace, prog: str) -> int:
@@ -142,12 +162,15 @@ def _encode(args: argparse.Namespace, prog: str) -> int:
 
     outs = _outputs(args.inputs, args.output, ".rbit", ".rbit")
     if args.checkpoint is not None:
-        cm = checkpoint_model(args.checkpoint, args.arch, args.quality, args.metric)
+        cm = checkpoint_model(
+            args.checkpoint, args.arch, args.quality, args.metric, **_precision(args)
+        )
     else:
         cm = zoo_model(
             args.arch or DEFAULT_ARCH,
             DEFAULT_QUALITY if args.quality is None else args.quality,
             args.metric or DEFAULT_METRIC,
+            **_precision(args),
         )
     destination = dict(zip(args.inputs, outs, strict=True))
 
@@ -205,6 +228,7 @@ def _decode_parser() -> argparse.ArgumentParser:
         help="refuse streams whose decoding needs more memory by the decoder's estimate "
         "(default: the memory available when decoding starts)",
     )  # fmt: skip
+    _add_precision_arguments(p)
     return p
 
 
@@ -228,7 +252,11 @@ def _decode(args: argparse.Namespace, prog: str) -> int:
     )
 
     outs = _outputs(args.inputs, args.output, "." + args.format, ".png|.tif|.tiff")
-    checkpoint = checkpoint_model(args.checkpoint) if args.checkpoint is not None else None
+    checkpoint = (
+        checkpoint_model(args.checkpoint, **_precision(args))
+        if args.checkpoint is not None
+        else None
+    )
     cache: dict[tuple[str, int, str], CodecModel] = {}
     limits = DecodeLimits(
         max_pixels=int(args.max_megapixels * 1e6),
@@ -239,7 +267,7 @@ def _decode(args: argparse.Namespace, prog: str) -> int:
     def job(path: Path) -> str:
         start = time.perf_counter()
         bs = read_bitstream(path)
-        cm = model_for_stream(bs.header, str(path), checkpoint, cache)
+        cm = model_for_stream(bs.header, str(path), checkpoint, cache, **_precision(args))
         srgb = decode_bitstream(
             bs, cm, str(path), apply_orientation=not args.no_orientation, limits=limits
         )
