@@ -53,6 +53,16 @@ def test_a_model_is_coded_for_real_and_scored_as_eval_scores_it(pair, tiny_check
     assert panel.error.mean(dtype=np.float64) == pytest.approx(panel.delta_e00, rel=1e-6)
 
 
+def test_a_file_without_its_architecture_is_named_arch_colon_path(tmp_path):
+    torch.manual_seed(0)
+    bare = tmp_path / "weights.pth"
+    torch.save(zoo.rbn(quality=1, **TINY).state_dict(), bare)
+    with pytest.raises(UsageError, match="does not record its architecture"):
+        load_model(str(bare))
+    model, label = load_model(f"rbn:{bare}")
+    assert label == "rbn (weights.pth)" and model.g_s.up2.deconv.in_channels == 4 * 8
+
+
 def test_an_isp_only_model_is_rendered_without_a_rate(pair):
     raw, srgb = pair
     panel = code_and_measure(LiteISPNet(width=8).eval(), "isp", raw, srgb)

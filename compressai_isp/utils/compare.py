@@ -12,8 +12,9 @@ the whole image, the same numbers ``eval`` records. ``--crop X,Y,W,H`` shows onl
 is visible at figure resolution.
 
 A model is ``ARCH:QUALITY`` (zoo weights, as ``eval pretrained -a ARCH -q QUALITY``) or the path
-of a checkpoint / exported model (as ``eval checkpoint -p PATH``). An ISP-only model without an
-entropy model (zoo ``liteispnet:1``) is shown too, rendered without coding (no bpp).
+of a checkpoint / exported model (as ``eval checkpoint -p PATH``), ``ARCH:PATH`` for a file that
+does not record its architecture (as ``eval checkpoint -a ARCH -p PATH``). An ISP-only model
+without an entropy model (zoo ``liteispnet:1``) is shown too, rendered without coding (no bpp).
 """
 
 from __future__ import annotations
@@ -54,24 +55,35 @@ def _has_entropy_model(model: nn.Module) -> bool:
     return callable(getattr(model, "compress", None))
 
 
+def _checkpoint_of(spec: str) -> tuple[str | None, Path] | None:
+    """``(architecture or None, path)`` when ``spec`` names a file as ``PATH`` or ``ARCH:PATH``."""
+    if Path(spec).is_file():
+        return None, Path(spec)
+    arch, sep, rest = spec.partition(":")
+    if sep and arch and Path(rest).is_file():
+        return arch, Path(rest)
+    return None
+
+
 def load_model(spec: str, metric: str = "mse") -> tuple[nn.Module, str]:
-    """``(model, label)`` for ``ARCH:QUALITY`` (zoo weights) or a checkpoint path.
+    """``(model, label)`` for ``ARCH:QUALITY`` (zoo weights) or a checkpoint ``[ARCH:]PATH``.
 
     Built by the loaders ``eval`` uses (``zoo.create_model`` / ``zoo.load_model_file``) with the
     same CDF-table policy: zoo tables kept, a checkpoint's rebuilt (it may hold stale ones).
+    ``ARCH:`` names the architecture of a file that does not record it (a zoo weight file).
     """
     from compressai_isp import zoo
 
-    path = Path(spec)
+    checkpoint = _checkpoint_of(spec)
     match = _ZOO_SPEC.fullmatch(spec)
-    if not path.exists() and match is None:
+    if checkpoint is None and match is None:
         raise UsageError(
             f"model {spec!r}: no such checkpoint file, and not ARCH:QUALITY (e.g. rbn:6)"
         )
     try:
-        if path.exists():
-            loaded = zoo.load_model_file(path)
-            model, label = loaded.model, f"{loaded.arch} ({path.name})"
+        if checkpoint is not None:
+            loaded = zoo.load_model_file(checkpoint[1], checkpoint[0])
+            model, label = loaded.model, f"{loaded.arch} ({checkpoint[1].name})"
         else:
             arch, quality = match["arch"], int(match["quality"])
             model = zoo.create_model(arch, quality, pretrained=True, metric=metric)
@@ -81,7 +93,7 @@ def load_model(spec: str, metric: str = "mse") -> tuple[nn.Module, str]:
     if getattr(model, "output_kind", "srgb") != "srgb":
         raise UsageError(f"model {spec!r}: outputs packed RAW, not an sRGB image to compare")
     if _has_entropy_model(model):
-        model.update(force=path.exists())
+        model.update(force=checkpoint is not None)
     return model.eval(), label
 
 
@@ -189,7 +201,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="models",
         action="append",
         default=None,
-        help=f"ARCH:QUALITY (zoo weights) or a checkpoint path; repeat for several "
+        help=f"ARCH:QUALITY (zoo weights) or a checkpoint [ARCH:]PATH; repeat for several "
         f"(default: {DEFAULT_ARCH}:{DEFAULT_QUALITY})",
     )
     parser.add_argument(
