@@ -17,6 +17,7 @@ from compressai_isp.context import (
     compress_latent,
     decompress_latent,
     make_schedule,
+    plan,
     quantize_latent,
     wavefront_slope,
 )
@@ -150,12 +151,30 @@ def test_any_latent_size_round_trips(net: nn.Module, h: int, w: int) -> None:
     assert torch.equal(y_hat, quantize_latent(net, y, params))
 
 
-@pytest.mark.parametrize("loop_threads", ["1", "0"])
-def test_batch_size_and_threads_do_not_change_the_stream(
-    net: nn.Module, loop_threads: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # "0": the step loop uses torch's thread count too, not its default of one thread.
-    monkeypatch.setenv("COMPRESSAI_ISP_CONTEXT_THREADS", loop_threads)
+def _shape_sensitive(product):
+    """``product`` with a rounding that depends on its row count and on torch's thread count.
+
+    oneMKL picks kernels by shape and thread count, and on some CPUs they round differently
+    (Intel AVX-512: a row of a 24-row product differed from the same row of an 8-row one). This
+    stand-in makes that visible on every CPU, so the invariance tests cannot pass by luck.
+    """
+
+    def product_of_this_shape(*args: torch.Tensor) -> torch.Tensor:
+        kernel = (args[0].shape[0] + torch.get_num_threads()) % 3
+        return product(*args) * (1 + kernel * 2**-20)
+
+    return product_of_this_shape
+
+
+@pytest.fixture(params=["this CPU's BLAS", "shape-sensitive BLAS"])
+def blas(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.param == "shape-sensitive BLAS":
+        monkeypatch.setattr(plan, "_linear", _shape_sensitive(plan._linear))
+        monkeypatch.setattr(plan, "_addmm", _shape_sensitive(plan._addmm))
+
+
+@pytest.mark.usefixtures("blas")
+def test_batch_size_and_threads_do_not_change_the_stream(net: nn.Module) -> None:
     y, params = _latents(net, 3, 7, 10)
     threads = torch.get_num_threads()
     try:
@@ -273,14 +292,19 @@ def test_decompress_rejects_malformed_strings(net: nn.Module) -> None:
         context.context_decompress(net, [[b"x", b"y"], [b"z"]], (1, 1))
 
 
-def test_static_engine_gives_the_batched_engines_strings(net: nn.Module) -> None:
-    """The fixed-shape, step-indexed engine (CUDA graphs on CUDA) runs eagerly on the CPU too."""
+@pytest.mark.usefixtures("blas")
+def test_static_engine_round_trips_and_agrees_with_the_batched_one(net: nn.Module) -> None:
+    """The fixed-shape, step-indexed engine (CUDA graphs on CUDA) runs eagerly on the CPU too.
+
+    Its products have other shapes than the batched engine's (every step padded to the longest),
+    so the two agree to rounding, and each decodes its own strings exactly.
+    """
     y, params = _latents(net, 2, 5, 7)
-    batched = compress_latent(net, y, params, engine="batched")
-    assert compress_latent(net, y, params, engine="static") == batched
-    y_hat = decompress_latent(net, batched, params, engine="static")
-    assert torch.equal(y_hat, decompress_latent(net, batched, params, engine="batched"))
+    static = compress_latent(net, y, params, engine="static")
+    y_hat = decompress_latent(net, static, params, engine="static")
     assert torch.equal(y_hat, quantize_latent(net, y, params, engine="static"))
+    batched = quantize_latent(net, y, params, engine="batched")
+    torch.testing.assert_close(y_hat, batched, atol=1e-4, rtol=0)
     with pytest.raises(ValueError, match="engine"):
         quantize_latent(net, y, params, engine="fast")
 

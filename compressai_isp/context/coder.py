@@ -138,17 +138,19 @@ class _Latent:
 class _Layout:
     """All rows of all steps, step-major, so that a step's inputs are one contiguous slice.
 
-    Step ``t`` owns rows ``offsets[t]:offsets[t + 1]``; the first ``valid[t]`` are its
-    positions for every image (image-major), the rest are dummy rows that pad the step to a
-    multiple of :data:`ROW_MULTIPLE` (or to a fixed ``step_rows`` for static shapes). Dummy
-    rows read the zero dummy rows of the inputs and write to the buffer's dummy row.
+    Step ``t`` owns rows ``offsets[t]:offsets[t + 1]``: one block of ``block[t]`` rows per
+    image, whose first ``valid[t]`` are that image's positions of the step; static shapes pad
+    each step to a fixed ``step_rows`` with dummy rows. A block's shape thus depends only on the
+    latent's size, never on the batch. Dummy rows read the zero dummy rows of the inputs and
+    write to the buffer's dummy row.
     """
 
     rows: Tensor  # [R] coding-order row b * h * w + k of each step row; dummy: B * h * w
     context: Tensor  # [R, taps] buffer rows of its context taps; dummy: B * padded_size
     write: Tensor  # [R] buffer row it decodes to; dummy: B * padded_size
     offsets: tuple[int, ...]
-    valid: tuple[int, ...]
+    block: tuple[int, ...]  # rows per image block of each step
+    valid: tuple[int, ...]  # positions per image of each step
     step_rows: int | None
 
     def take(self, x: Tensor, t: int | Tensor) -> Tensor:
@@ -174,34 +176,35 @@ def _make_layout(
     hw, size = sched.height * sched.width, sched.padded_size
     img_rows = torch.arange(batch)[:, None] * hw
     img_buf = torch.arange(batch)[:, None] * size
-    rows, ctx, write, offsets, valid = [], [], [], [0], []
+    taps = sched.context_rows.shape[1]
+    rows, ctx, write, offsets, blocks, valid = [], [], [], [0], [], []
     for t in range(sched.num_steps):
         lo, hi = sched.bounds[t], sched.bounds[t + 1]
-        n = batch * (hi - lo)
-        total = step_rows if step_rows is not None else n + (-n) % ROW_MULTIPLE
-        extra = total - n
-        rows += [
-            (img_rows + torch.arange(lo, hi)[None]).reshape(-1),
-            torch.full((extra,), batch * hw),
-        ]
-        ctx += [
-            (img_buf[:, :, None] + sched.context_rows[None, lo:hi]).reshape(n, -1),
-            torch.full((extra, sched.context_rows.shape[1]), batch * size),
-        ]
-        write += [
-            (img_buf + sched.write_rows[None, lo:hi]).reshape(-1),
-            torch.full((extra,), batch * size),
-        ]
-        offsets.append(offsets[-1] + total)
+        n = hi - lo
+        block = step_rows if step_rows is not None else n
+        pad = block - n
+        rows.append(_pad_blocks(img_rows + torch.arange(lo, hi)[None], pad, batch * hw))
+        ctx_rows = img_buf[:, :, None] + sched.context_rows[None, lo:hi]
+        ctx.append(_pad_blocks(ctx_rows, pad, batch * size).reshape(-1, taps))
+        write.append(_pad_blocks(img_buf + sched.write_rows[None, lo:hi], pad, batch * size))
+        offsets.append(offsets[-1] + batch * block)
+        blocks.append(block)
         valid.append(n)
     return _Layout(
         rows=torch.cat(rows).to(device),
         context=torch.cat(ctx).to(device),
         write=torch.cat(write).to(device),
         offsets=tuple(offsets),
+        block=tuple(blocks),
         valid=tuple(valid),
         step_rows=step_rows,
     )
+
+
+def _pad_blocks(per_image: Tensor, pad: int, dummy: int) -> Tensor:
+    """``[B, n, ...]`` rows plus ``pad`` dummy rows per image, flattened image-major."""
+    filler = per_image.new_full((per_image.shape[0], pad, *per_image.shape[2:]), dummy)
+    return torch.cat([per_image, filler], dim=1).flatten(0, 1)
 
 
 def _capture(fn: Callable[[], None], device: torch.device) -> Callable[[], None]:
@@ -230,12 +233,13 @@ Stage = tuple[str, Callable[[Any], None]]
 
 
 @contextlib.contextmanager
-def _step_threads(device: torch.device) -> Iterator[None]:
-    """Run the CPU step loop with ``COMPRESSAI_ISP_CONTEXT_THREADS`` intra-op threads (1).
+def _coder_threads(device: torch.device) -> Iterator[None]:
+    """Run the CPU coder with ``COMPRESSAI_ISP_CONTEXT_THREADS`` intra-op threads (1).
 
     A step's products have a few dozen rows: splitting them across threads gains little, and on
     a loaded machine every parallel region waits for a descheduled thread (measured 15x slower
-    with 2 threads on a busy 2-core runner). Results do not depend on the thread count.
+    with 2 threads on a busy 2-core runner). A fixed count also keeps the results independent of
+    torch's thread count: oneMKL's rounding can depend on how many threads share a product.
     """
     threads = int(os.environ.get("COMPRESSAI_ISP_CONTEXT_THREADS", "1"))
     before = torch.get_num_threads()
@@ -251,11 +255,6 @@ def _step_threads(device: torch.device) -> Iterator[None]:
 
 def _drive(job: _Latent, layout: _Layout, stages: list[Stage]) -> None:
     """Run ``stages`` for every step; fixed-shape layouts index steps through a device tensor."""
-    with _step_threads(job.device):
-        _drive_steps(job, layout, stages)
-
-
-def _drive_steps(job: _Latent, layout: _Layout, stages: list[Stage]) -> None:
     if layout.step_rows is None:
         for t in range(len(layout.valid)):
             for _, fn in stages:
@@ -286,8 +285,9 @@ class _Step:
 
     def params(self, t: int | Tensor) -> tuple[Tensor, Tensor]:
         lay = self.layout
-        ctx = lay.take(self.context, t).reshape(-1)
-        return self.job.plan.gaussian_params(self.job.buf, lay.take(self.hyper, t), ctx)
+        ctx = lay.take(self.context, t)
+        hyper = lay.take(self.hyper, t)
+        return self.job.plan.gaussian_params(self.job.buf, hyper, ctx, self.job.batch)
 
     def write(self, t: int | Tensor, symbols: Tensor, means: Tensor) -> None:
         self.job.buf.index_copy_(0, self.layout.take(self.layout.write, t), symbols + means)
@@ -315,6 +315,13 @@ def _quantize_jobs(
     model: nn.Module, y: Tensor, params: Tensor, engine: str, record: bool
 ) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
     """``y_hat`` and, with ``record``, each job's symbols and CDF indexes in coding order."""
+    with _coder_threads(params.device):
+        return _quantize_engines(model, y, params, engine, record)
+
+
+def _quantize_engines(
+    model: nn.Module, y: Tensor, params: Tensor, engine: str, record: bool
+) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
     y_hat = params.new_empty(y.shape)
     recorded = []
     for job, layout, images in _engines(model, params, engine):
@@ -414,19 +421,36 @@ def decompress_latent(
     if not isinstance(strings, list | tuple) or len(strings) != params.shape[0]:
         got = len(strings) if isinstance(strings, list | tuple) else type(strings).__name__
         raise ValueError(f"need one latent string per image ({params.shape[0]}); got {got}")
-    cdfs, lengths, offsets = _entropy_tables(model)
     b, _, h, w = params.shape
     m = model.context_prediction.in_channels
     decoders = [_open_stream(s, i, h * w * m) for i, s in enumerate(strings)]
     crcs = [0] * b
-    y_hat = params.new_empty(b, m, h, w)
+    with _coder_threads(params.device):
+        y_hat = _decode_engines(model, decoders, crcs, params, engine)
+    for i, s in enumerate(strings):
+        if crcs[i] != _HEADER.unpack_from(s)[1]:
+            raise ContextMismatchError(
+                f"latent string {i}: decoded symbols do not match the encoder's checksum; this "
+                "decoder's arithmetic differs from the encoder's (other device, library version "
+                "or CPU kind): decode where it was encoded"
+            )
+    return y_hat
+
+
+def _decode_engines(
+    model: nn.Module, decoders: list[RansDecoder], crcs: list[int], params: Tensor, engine: str
+) -> Tensor:
+    """``y_hat`` decoded step by step; ``crcs`` accumulates each image's symbol checksum."""
+    cdfs, lengths, offsets = _entropy_tables(model)
+    m = model.context_prediction.in_channels
+    y_hat = params.new_empty(params.shape[0], m, *params.shape[-2:])
     for job, layout, images in _engines(model, params, engine):
         step = _Step(job, layout)
         rows = max(hi - lo for lo, hi in zip(layout.offsets[:-1], layout.offsets[1:], strict=True))
         means_s = params.new_zeros(rows, m)
         idx_s = torch.zeros(rows, m, dtype=torch.int32, device=job.device)
         sym_s = params.new_zeros(rows, m)
-        first = range(b)[images].start
+        first = range(params.shape[0])[images].start
 
         def gaussian(t: int | Tensor, step=step, means_s=means_s, idx_s=idx_s) -> None:
             scales, means = step.params(t)
@@ -436,8 +460,8 @@ def decompress_latent(
         def entropy_decode(
             t: int, job=job, layout=layout, idx_s=idx_s, sym_s=sym_s, first=first
         ) -> None:
-            n = layout.valid[t]
-            idx = idx_s[:n].cpu()
+            n, blocks = layout.valid[t], idx_s[: job.batch * layout.block[t]]
+            idx = blocks.view(job.batch, -1, m)[:, :n].cpu()
             used, local = torch.unique(idx, return_inverse=True)
             used_l = used.tolist()
             sub = (
@@ -451,7 +475,8 @@ def decompress_latent(
                 sym = np.asarray(decoders[first + i].decode_stream(local[i].tolist(), *sub), "<i4")
                 crcs[first + i] = zlib.crc32(sym.tobytes(), crcs[first + i])
                 out.append(sym)
-            sym_s[:n] = torch.from_numpy(np.concatenate(out)).view(n, m)
+            decoded = torch.from_numpy(np.stack(out)).view(job.batch, n, m)
+            sym_s[: job.batch * layout.block[t]].view(job.batch, -1, m)[:, :n] = decoded
 
         def write(t: int | Tensor, step=step, layout=layout, sym_s=sym_s, means_s=means_s) -> None:
             r = layout.step_rows or layout.offsets[t + 1] - layout.offsets[t]
@@ -459,11 +484,4 @@ def decompress_latent(
 
         _drive(job, layout, [("device", gaussian), ("host", entropy_decode), ("device", write)])
         y_hat[images] = job.unpack()
-    for i, s in enumerate(strings):
-        if crcs[i] != _HEADER.unpack_from(s)[1]:
-            raise ContextMismatchError(
-                f"latent string {i}: decoded symbols do not match the encoder's checksum; this "
-                "decoder's arithmetic differs from the encoder's (other device, library version "
-                "or CPU kind): decode where it was encoded"
-            )
     return y_hat

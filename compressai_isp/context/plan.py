@@ -7,9 +7,12 @@ layers) on the rows. The hyperprior half of the first 1x1 layer does not depend 
 so it is applied to every position at once beforehand (:meth:`ContextPlan.params_rows`).
 
 Exactness: encoder and decoder run exactly this code on exactly the same rows, so they agree
-bit for bit on one build. Matrix products are padded to a multiple of :data:`ROW_MULTIPLE` rows
-because oneMKL computes blocks of fewer rows with other kernels (other rounding); with the padding
-a row's result does not depend on the batch size or on the number of threads.
+bit for bit on one build. oneMKL picks its kernels (and so its rounding) from a product's shape,
+its thread count and the CPU: on Intel AVX-512 a row of a 24-row product came out differently
+from the same row of an 8-row one, and on AMD an 8-row product differs between 1 and 16 threads.
+So every product here is computed per image, on a block whose shape depends only on the latent's
+size, and the coder runs them on a fixed thread count (see ``coder._coder_threads``): an image's
+result then does not depend on the other images of its batch or on torch's thread count.
 """
 
 from __future__ import annotations
@@ -23,11 +26,17 @@ from torch import Tensor, nn
 
 from compressai_isp.context.schedule import Schedule, causal_taps
 
-__all__ = ["ROW_MULTIPLE", "ContextPlan", "check_context_model", "pad_rows"]
+__all__ = ["ROW_MULTIPLE", "ContextPlan", "check_context_model"]
 
+# Row count the static (fixed-shape) engine rounds its steps up to.
 ROW_MULTIPLE = 8
 
 _REQUIRED = ("context_prediction", "entropy_parameters", "gaussian_conditional")
+
+# Every matrix product of the coder goes through these two names: the products whose rounding
+# depends on their shape, so that a test can stand in for a shape-sensitive BLAS.
+_linear = F.linear
+_addmm = torch.addmm
 
 
 def check_context_model(model: nn.Module, needs: tuple[str, ...] = ()) -> None:
@@ -38,15 +47,6 @@ def check_context_model(model: nn.Module, needs: tuple[str, ...] = ()) -> None:
             f"{type(model).__name__} is not an mbt2018-style context model: it lacks "
             + ", ".join(missing)
         )
-
-
-def pad_rows(x: Tensor, multiple: int = ROW_MULTIPLE) -> Tensor:
-    """Append zero rows to ``x`` so that its row count is a positive multiple of ``multiple``."""
-    n = x.shape[0]
-    extra = (-n) % multiple if n else multiple
-    if extra == 0:
-        return x
-    return torch.cat([x, x.new_zeros(extra, *x.shape[1:])])
 
 
 def _is_pointwise_conv(m: nn.Module) -> bool:
@@ -82,7 +82,7 @@ def _apply(op: tuple[str, object], h: Tensor) -> Tensor:
     kind, payload = op
     if kind == "linear":
         w, b = payload  # type: ignore[misc]
-        return F.linear(h, w, b)
+        return _linear(h, w, b)
     layer: Callable[[Tensor], Tensor] = payload  # type: ignore[assignment]
     return layer(h[:, :, None, None]).flatten(1)
 
@@ -158,36 +158,42 @@ class ContextPlan:
                 "channels (params must be h_s(z_hat))"
             )
         order = schedule.order.to(params.device)
-        rows = params.flatten(2).index_select(2, order).transpose(1, 2).reshape(-1, c)
-        n = rows.shape[0]
+        rows = params.flatten(2).index_select(2, order).transpose(1, 2)
         if self.first_params is not None:
             w, bias = self.first_params
-            rows = F.linear(pad_rows(rows), w, bias)[:n]
+            # A fresh copy per image: the same strides and alignment whatever its batch.
+            rows = torch.stack([_linear(image.contiguous(), w, bias) for image in rows])
+        rows = rows.reshape(b * rows.shape[1], -1)
         return torch.cat([rows, rows.new_zeros(1, rows.shape[1])])
 
     def gaussian_params(
-        self, latent: Tensor, hyper: Tensor, context_rows: Tensor
+        self, latent: Tensor, hyper: Tensor, context_rows: Tensor, images: int = 1
     ) -> tuple[Tensor, Tensor]:
         """``(scales, means)``, ``[R, M]`` each, of the ``R`` rows of one wavefront step.
 
-        ``latent`` is the channel-last decoded-latent buffer, ``context_rows`` ``[R * taps]`` the
+        ``latent`` is the channel-last decoded-latent buffer, ``context_rows`` ``[R, taps]`` the
         buffer rows of each step row's context taps, ``hyper`` the step rows of
-        :meth:`params_rows`. ``R`` must be a multiple of :data:`ROW_MULTIPLE` (pad with dummy
-        rows).
+        :meth:`params_rows`. The rows are ``images`` equal blocks, one per image; each block is
+        computed on its own, so an image's result does not depend on the other images of the
+        batch.
         """
-        n = hyper.shape[0]
-        ctx = latent.index_select(0, context_rows).view(n, -1)
-        h = F.linear(ctx, self.ctx_weight, self.ctx_bias)
+        blocks = zip(hyper.chunk(images), context_rows.chunk(images), strict=True)
+        h = torch.cat([self._block_params(latent, hyp, ctx) for hyp, ctx in blocks])
+        m = self.latent_channels
+        return h[:, :m], h[:, m:]
+
+    def _block_params(self, latent: Tensor, hyper: Tensor, context_rows: Tensor) -> Tensor:
+        ctx = latent.index_select(0, context_rows.reshape(-1)).view(hyper.shape[0], -1)
+        h = _linear(ctx, self.ctx_weight, self.ctx_bias)
         if self.first_ctx_t is not None:
-            h = torch.addmm(hyper, h, self.first_ctx_t)
+            h = _addmm(hyper, h, self.first_ctx_t)
         else:
             h = torch.cat([hyper, h], dim=1)
         for op in self.ops:
             h = _apply(op, h)
-        m = self.latent_channels
-        if h.shape[1] != 2 * m:
+        if h.shape[1] != 2 * self.latent_channels:
             raise ValueError(
-                f"entropy_parameters outputs {h.shape[1]} channels; the coder expects 2*M = {2 * m}"
-                " (scales, then means)"
+                f"entropy_parameters outputs {h.shape[1]} channels; the coder expects 2*M = "
+                f"{2 * self.latent_channels} (scales, then means)"
             )
-        return h[:, :m], h[:, m:]
+        return h
