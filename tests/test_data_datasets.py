@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -220,6 +221,71 @@ def test_corrupt_cache_entries_are_rebuilt(tmp_path):
     raw_npy.write_bytes(raw_npy.read_bytes()[:100])
     again = RawFolder(data, split="all", full_image=True, cache_dir=cache)[0][0]
     assert torch.equal(good, again)
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _zero_fill(path: Path) -> None:
+    a = np.load(path)
+    np.save(path, np.zeros_like(a))
+
+
+def _flip_last_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _as_float64(path: Path) -> None:
+    np.save(path, np.load(path).astype(np.float64))
+
+
+def _edit_marker(field: str, change):
+    def edit(path: Path) -> None:
+        marker = path.with_name(path.name.replace(".raw.npy", ".json"))
+        meta = json.loads(marker.read_text())
+        change(meta)
+        marker.write_text(json.dumps(meta))
+
+    edit.__name__ = f"edit_{field}"
+    return edit
+
+
+def _set(key: str, value):
+    return lambda meta: meta.__setitem__(key, value)
+
+
+def _set_info(key: str, value):
+    return lambda meta: meta["info"].__setitem__(key, value)
+
+
+@pytest.mark.parametrize(
+    "suffix, damage",
+    [
+        (".raw.npy", _empty),
+        (".raw.npy", _zero_fill),
+        (".srgb.npy", _flip_last_byte),
+        (".raw.npy", _as_float64),
+        (".raw.npy", _edit_marker("white", _set("white", [1.0, 1.0, 1.0, 1.0]))),
+        (".raw.npy", _edit_marker("black", _set("black", [7.0, 7.0, 7.0, 7.0]))),
+        (".raw.npy", _edit_marker("crop", _set_info("crop", [0, 0, 2, 2]))),
+        (".raw.npy", _edit_marker("cfa", _set_info("cfa", "BGGR"))),
+    ],
+    ids=["0-byte", "zero-filled", "flipped-byte", "float64", "white", "black", "crop", "cfa"],
+)
+def test_damaged_or_edited_cache_content_is_rebuilt(tmp_path, monkeypatch, suffix, damage):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    data.mkdir()
+    make_synthetic_dng(data / "x.dng", 1, size=(40, 40))
+    good = RawFolder(data, split="all", full_image=True, cache_dir=cache)[0]
+    (array,) = cache.glob(f"*{suffix}")
+    damage(array)
+    calls = _count_decodes(monkeypatch)
+    again = RawFolder(data, split="all", full_image=True, cache_dir=cache)[0]
+    assert calls == ["x.dng"]  # the damage was noticed and the entry rebuilt from the file
+    assert torch.equal(good[0], again[0]) and torch.equal(good[1], again[1])
 
 
 def test_cache_is_shared_safely_by_dataloader_workers(tmp_path):

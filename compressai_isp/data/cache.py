@@ -57,6 +57,24 @@ class Entry:
     info: dict  # JSON-friendly metadata (cfa, crop, raw_size, make, model, ...)
 
 
+def _checksums(packed: np.ndarray, srgb: np.ndarray, meta: dict) -> dict[str, str]:
+    """Content hashes written with an entry: a damaged or edited array or level is rebuilt."""
+
+    def digest(data: bytes | memoryview) -> str:
+        return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+    def array(a: np.ndarray) -> str:
+        a = np.ascontiguousarray(a)
+        return digest(f"{a.dtype.str}{a.shape}".encode() + a.tobytes())
+
+    levels = {k: meta[k] for k in ("black", "white", "info")}
+    return {
+        "raw": array(packed),
+        "srgb": array(srgb),
+        "meta": digest(json.dumps(levels, sort_keys=True).encode()),
+    }
+
+
 def file_fingerprint(path: str | os.PathLike[str]) -> str:
     """Size, mtime and a hash of three 64 KiB samples of the file's content."""
     st = os.stat(path)
@@ -133,6 +151,10 @@ class PairCache:
             srgb = np.load(self.root / f"{name}.srgb.npy", mmap_mode="r")
             if packed.shape[0] != 4 or srgb.shape[1:] != (2 * packed.shape[1], 2 * packed.shape[2]):
                 raise ValueError("shape mismatch")
+            if packed.dtype != np.uint16 or srgb.dtype not in (np.uint8, np.uint16):
+                raise ValueError("dtype mismatch")
+            if meta.get("checksums") != _checksums(packed, srgb, meta):
+                raise ValueError("content does not match its checksums")
             return Entry(
                 packed=packed,
                 black=np.asarray(meta["black"], dtype=np.float32),
@@ -140,7 +162,7 @@ class PairCache:
                 srgb=srgb,
                 info=meta["info"],
             )
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, EOFError):
             with contextlib.suppress(OSError):
                 meta_path.unlink()  # corrupt: drop the commit marker so the entry is rebuilt
             return None
@@ -152,6 +174,7 @@ class PairCache:
             with atomic_open(self.root / f"{name}{suffix}") as f:
                 np.save(f, np.ascontiguousarray(array))
         meta = {"black": entry.black.tolist(), "white": entry.white.tolist(), "info": entry.info}
+        meta["checksums"] = _checksums(entry.packed, entry.srgb, meta)
         with atomic_open(self.root / f"{name}.json") as f:
             f.write(json.dumps(meta).encode())
 
