@@ -13,6 +13,7 @@ import torch
 from compressai_isp.data import (
     BAYER_PATTERNS,
     RawReadError,
+    demo_raw_path,
     dng,
     load_pair,
     make_synthetic_dng,
@@ -145,6 +146,59 @@ def test_truncated_files_are_reported(tmp_path, cut):
     (tmp_path / "cut.dng").write_bytes(good[:end])
     with pytest.raises(RawReadError, match="cut.dng"):
         load_pair(tmp_path / "cut.dng")
+
+
+def test_libraws_own_report_of_a_truncated_raw_is_part_of_the_one_line_error(tmp_path, capfd):
+    """LibRaw prints "<file>: Unexpected end of file" to the C stderr: it joins our message."""
+    data = sample_raw_path().read_bytes()
+    cut = tmp_path / "cut.KDC"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(RawReadError) as err:
+        load_pair(cut)
+    message = str(err.value)
+    assert "\n" not in message and str(cut) in message
+    assert message.endswith("[LibRaw: Unexpected end of file]")
+    assert capfd.readouterr().err == ""
+
+
+def test_libraws_corrupt_data_report_is_folded_into_the_error(tmp_path, capfd):
+    data = bytearray(demo_raw_path().read_bytes())
+    data[len(data) // 10 : len(data) // 10 + 64] = bytes(64)  # a hole in the sensor data
+    bad = tmp_path / "hole.CRW"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(RawReadError, match=r"\[LibRaw: data corrupted at \d+\]$") as err:
+        read_raw(bad)
+    assert "\n" not in str(err.value)
+    assert capfd.readouterr().err == ""
+
+
+def test_a_raw_libraw_complains_about_is_refused_even_if_it_decodes(tmp_path, monkeypatch):
+    """LibRaw may carry on past damaged data: what it returns then is not the photo."""
+    import compressai_isp.data.raw as raw_module
+
+    real = raw_module._decode_file
+
+    def decode_with_complaint(path, bits):
+        entry = real(path, bits)
+        os.write(2, f"{path}: data corrupted at 1234\nsomeone else's line\n".encode())
+        return entry
+
+    monkeypatch.setattr(raw_module, "_decode_file", decode_with_complaint)
+    with pytest.raises(
+        RawReadError, match=r"damaged sensor data.*\[LibRaw: data corrupted at 1234\]"
+    ):
+        read_raw(sample_raw_path())
+
+
+def test_stderr_of_others_is_given_back(capfd):
+    from compressai_isp.data._stderr import capture_stderr_fd
+
+    with capture_stderr_fd() as printed:
+        os.write(2, b"a C library line\n")
+    assert printed.text == "a C library line\n"
+    assert capfd.readouterr().err == ""
+    printed.release(printed.text.splitlines())
+    assert capfd.readouterr().err == "a C library line\n"
 
 
 def test_non_raw_files_are_refused(tmp_path):

@@ -28,6 +28,7 @@ import numpy as np
 import rawpy
 import torch
 
+from ._stderr import CapturedStderr, capture_stderr_fd
 from .bayer import cfa_crop, pack_bayer
 from .cache import Entry
 from .metadata import camera_make_model
@@ -202,9 +203,43 @@ def _check_geometry(raw: rawpy.RawPy, path: Path) -> None:
 
 
 def _decode(path: str | os.PathLike[str], render_bits: int | None) -> Entry:
+    """Decode ``path``, with LibRaw's own stderr reports folded into the one-line error."""
     path = Path(path)
     if render_bits not in (None, 8, 16):
         raise ValueError(f"bits must be 8 or 16; got {render_bits}")
+    printed = None
+    try:
+        with capture_stderr_fd() as printed:
+            try:
+                entry, failure = _decode_file(path, render_bits), None
+            except RawReadError as err:
+                entry, failure = None, err
+    except BaseException:
+        if printed is not None:
+            printed.release(printed.text.splitlines())
+        raise
+    reports = _libraw_reports(printed, path)
+    if failure is not None:
+        if reports:
+            raise RawReadError(path, f"{failure.reason} [LibRaw: {reports}]") from None
+        raise failure
+    if reports:  # LibRaw carried on past damaged data: what it returned is not the photo
+        raise RawReadError(
+            path, f"LibRaw reports damaged sensor data, truncated or corrupt? [LibRaw: {reports}]"
+        )
+    return entry
+
+
+def _libraw_reports(printed: CapturedStderr, path: Path) -> str:
+    """LibRaw's ``<file>: <problem>`` lines as one ``; ``-joined string; other lines go back."""
+    prefix = f"{path}: "
+    lines = [line for line in printed.text.splitlines() if line.strip()]
+    ours = [line[len(prefix) :].strip() for line in lines if line.startswith(prefix)]
+    printed.release([line for line in lines if not line.startswith(prefix)])
+    return "; ".join(dict.fromkeys(ours))
+
+
+def _decode_file(path: Path, render_bits: int | None) -> Entry:
     with _imread(path) as raw:
         cfa, sites = _bayer_cfa(raw, path)
         _check_geometry(raw, path)
