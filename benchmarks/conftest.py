@@ -4,8 +4,8 @@ machine in every printed table."""
 from __future__ import annotations
 
 import os
-import platform
 
+import machine
 import pytest
 import torch
 
@@ -18,9 +18,5 @@ def _bench_threads() -> None:
 
 @pytest.fixture(scope="session")
 def cpu_name() -> str:
-    """The CPU model from ``/proc/cpuinfo`` (or what ``platform`` knows)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
+    """The CPU model the benchmarks run on."""
+    return machine.cpu_name()

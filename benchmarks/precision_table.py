@@ -20,7 +20,6 @@ loader (batch 8, 2 workers) against the fast training step it feeds.
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from machine import cpu_name
 
 from compressai_isp import zoo
 from compressai_isp.data import RawFolder, make_synthetic_dng
@@ -41,14 +41,6 @@ WIDTHS = {
 }
 RAW_12MP = (1536, 2048)  # packed RAW side of a 3008x4032 (12.1 MP) sensor, padded to 64
 FAST = resolve_precision("auto")
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def best_of(fn: Callable[[], object], rounds: int, warmup: int = 1) -> float:
