@@ -33,6 +33,7 @@ from compressai_isp.training.loop import (
     TeacherConfig,
     TrainConfig,
     Trainer,
+    TrainingDataError,
     TrainingError,
     build_model,
     check_budget,
@@ -428,8 +429,9 @@ def main(argv: list[str] | None = None) -> int:
         trainer = Trainer(config_from_args(args))
         return trainer.fit()
     except TrainingError as err:
+        # The library's one rule: 1 when the input (the data) failed, 2 for the command line.
         print(f"compressai-isp train: error: {err}", file=sys.stderr)
-        return 2
+        return 1 if isinstance(err, TrainingDataError) else 2
     except NonFiniteLossError as err:
         print(f"compressai-isp train: error: {err}", file=sys.stderr)
         return 3

@@ -406,7 +406,7 @@ def test_configuration_errors_are_one_line(tmp_path: Path, capsys) -> None:
         Trainer(config(tmp_path, model_kwargs={"width": 3}, max_steps=1))
     rc = train_cli.main(["-m", "rbn", "-q", "1", "-d", str(tmp_path / "missing")])
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and "missing does not exist" in err and len(err.splitlines()) == 1
+    assert rc == 1 and "missing does not exist" in err and len(err.splitlines()) == 1
     rc = train_cli.main(["-d", str(tmp_path), "--teacher-enc-checkpoint", "x.pth"])
     assert rc == 2 and "needs --teacher-enc" in capsys.readouterr().err
     with pytest.raises(SystemExit) as stop:

@@ -29,7 +29,7 @@ DATASET_KINDS = ("raw", "paired", "synthetic")
 
 def parse_spec(spec: str) -> tuple[str, Path]:
     """``"raw:/data/x"`` -> ``("raw", Path("/data/x"))``; a bare path gets a guessed kind."""
-    from compressai_isp.training.loop import TrainingError
+    from compressai_isp.training.loop import TrainingDataError
 
     kind, sep, rest = spec.partition(":")
     if sep and kind in DATASET_KINDS:
@@ -37,14 +37,14 @@ def parse_spec(spec: str) -> tuple[str, Path]:
     else:
         kind, path = "", Path(spec)
     if not path.exists():
-        raise TrainingError(f"--dataset {spec}: {path} does not exist")
+        raise TrainingDataError(f"--dataset {spec}: {path} does not exist")
     if not kind:
         kind = _guess_kind(path, spec)
     return kind, path
 
 
 def _guess_kind(path: Path, spec: str) -> str:
-    from compressai_isp.training.loop import TrainingError
+    from compressai_isp.training.loop import TrainingDataError
 
     suffixes = {p.suffix.lower() for p in (path.rglob("*") if path.is_dir() else [path])}
     image = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
@@ -52,7 +52,7 @@ def _guess_kind(path: Path, spec: str) -> str:
         return "raw"
     if suffixes & image:
         return "synthetic"
-    raise TrainingError(
+    raise TrainingDataError(
         f"--dataset {spec}: cannot tell what {path} holds; prefix it with one of "
         f"{', '.join(k + ':' for k in DATASET_KINDS)}"
     )
@@ -109,7 +109,7 @@ def build_datasets(
     box, and its validation measures the fit to them, not generalisation. ``val_specs``
     replaces the automatic validation sets with whole folders.
     """
-    from compressai_isp.training.loop import TrainingError
+    from compressai_isp.training.loop import TrainingDataError
 
     train, valid, desc = [], [], []
 
@@ -117,7 +117,7 @@ def build_datasets(
         try:
             return _make(kind, path, split, patch_size, cache_dir, skip_unreadable)
         except (ValueError, OSError) as err:
-            raise TrainingError(f"--dataset {spec}: {err}") from None
+            raise TrainingDataError(f"--dataset {spec}: {err}") from None
 
     for spec in specs:
         kind, path = parse_spec(spec)
@@ -125,7 +125,7 @@ def build_datasets(
         if val and val_specs is None and kind != "synthetic":
             try:
                 valid.append(make(spec, kind, path, "val"))
-            except TrainingError as err:
+            except TrainingDataError as err:
                 # The training split loaded with the same options, so only the split is empty.
                 print(
                     f"note: {kind}:{path} has no validation split ({str(err).split(': ')[-1]}); "

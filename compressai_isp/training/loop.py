@@ -82,7 +82,11 @@ RESUME_KEYS = (
 
 
 class TrainingError(ValueError):
-    """A configuration or input problem, reported on one line by the CLI."""
+    """A configuration problem, reported on one line by the CLI (exit status 2)."""
+
+
+class TrainingDataError(TrainingError):
+    """The training or validation data failed: missing, unreadable or unusable (exit status 1)."""
 
 
 class NonFiniteLossError(RuntimeError):
