@@ -18,6 +18,7 @@ from .bayer import (
     unpack_bayer,
 )
 from .cache import PairCache
+from .classical_isp import bilinear_demosaic, classical_isp, libraw_gamma
 from .datasets import (
     IMAGE_EXTENSIONS,
     RAW_EXTENSIONS,
@@ -30,6 +31,7 @@ from .datasets import (
     split_files,
 )
 from .dng import make_synthetic_dng, write_dng
+from .input_space import INPUT_SPACES, CameraColour, camera_normalise, to_input_space
 from .metadata import camera_make_model
 from .raw import (
     RECIPE_VERSION,
@@ -44,7 +46,9 @@ from .synthetic import SyntheticRaw, random_scene, synthesize_mosaic, synthesize
 
 __all__ = [
     "BAYER_PATTERNS",
+    "CameraColour",
     "IMAGE_EXTENSIONS",
+    "INPUT_SPACES",
     "PairCache",
     "PairDataset",
     "PairedFolder",
@@ -59,9 +63,13 @@ __all__ = [
     "RawImage",
     "RawReadError",
     "SyntheticRaw",
+    "bilinear_demosaic",
     "camera_make_model",
+    "camera_normalise",
     "cfa_crop",
+    "classical_isp",
     "dihedral",
+    "libraw_gamma",
     "load_pair",
     "make_synthetic_dng",
     "mosaic",
@@ -75,6 +83,7 @@ __all__ = [
     "demo_raw_path",
     "synthesize_mosaic",
     "synthesize_raw",
+    "to_input_space",
     "unpack_bayer",
     "write_dng",
 ]

@@ -4,6 +4,9 @@ rawpy does not expose LibRaw's make/model strings, and selecting a camera subset
 collection (e.g. the Nikon D700 images of MIT-Adobe FiveK) must not decode every file. TIFF-based
 containers (DNG, NEF, CR2, ARW, PEF, KDC, ...) keep them in IFD0 tags 271/272; Canon's CIFF
 (CRW) keeps them in record 0x080A.
+
+:func:`kodak_camera_matrix` reads the camera -> sRGB matrix that old Kodak KDC files (DC50,
+DC120) store in TIFF tag 37400: LibRaw renders them with it, but rawpy does not expose it.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ import os
 import struct
 from pathlib import Path
 
-__all__ = ["camera_make_model"]
+__all__ = ["camera_make_model", "kodak_camera_matrix"]
 
 _HEADER_BYTES = 1 << 16
+_KODAK_MATRIX_TAG = 37400
+_SUB_IFD_TAGS = (330, 34665)  # SubIFDs, Exif IFD
+_REAL_TYPES = {5: ("II", 8), 10: ("ii", 8), 11: ("f", 4), 12: ("d", 8)}
 
 
 def camera_make_model(path: str | os.PathLike[str]) -> tuple[str, str]:
@@ -88,3 +94,54 @@ def _ciff_heap(f, start: int, end: int, depth: int) -> tuple[str, str]:
             if make_model[1]:
                 return make_model
     return "", ""
+
+
+def kodak_camera_matrix(path: str | os.PathLike[str]) -> list[list[float]] | None:
+    """The 3x3 camera -> sRGB matrix of TIFF tag 37400 (old Kodak KDC), or ``None``.
+
+    The tag holds 12 reals, three rows of one ignored value and three coefficients; it may sit
+    in IFD0, a SubIFD or the Exif IFD. Never raises for unparseable content; ``OSError`` only
+    when the file cannot be opened.
+    """
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if head[:4] not in (b"II*\0", b"MM\0*"):
+            return None
+        bo = "<" if head[:2] == b"II" else ">"
+        try:
+            values = _find_reals(f, bo, struct.unpack(bo + "I", head[4:8])[0], set(), 0)
+        except (struct.error, ValueError, OSError, ZeroDivisionError):
+            return None
+    if values is None or len(values) != 12:
+        return None
+    return [values[4 * row + 1 : 4 * row + 4] for row in range(3)]
+
+
+def _find_reals(f, bo: str, ifd: int, seen: set[int], depth: int) -> list[float] | None:
+    """The values of tag 37400 in the IFD at ``ifd`` or below it (bounded walk)."""
+    if depth > 4 or ifd in seen or ifd <= 0:
+        return None
+    seen.add(ifd)
+    f.seek(ifd)
+    (count,) = struct.unpack(bo + "H", f.read(2))
+    if count > 4096:
+        return None
+    table = f.read(12 * count)
+    children = []
+    for k in range(len(table) // 12):
+        tag, typ, n = struct.unpack(bo + "HHI", table[12 * k : 12 * k + 8])
+        pointer = table[12 * k + 8 : 12 * k + 12]
+        if tag == _KODAK_MATRIX_TAG and typ in _REAL_TYPES and n == 12:
+            fmt, size = _REAL_TYPES[typ]
+            f.seek(struct.unpack(bo + "I", pointer)[0])
+            raw = struct.unpack(bo + fmt * n, f.read(size * n))
+            if len(fmt) == 2:  # rationals: numerator, denominator pairs
+                return [raw[i] / raw[i + 1] for i in range(0, len(raw), 2)]
+            return list(raw)
+        if tag in _SUB_IFD_TAGS and typ in (4, 13) and n >= 1:
+            children.append(struct.unpack(bo + "I", pointer)[0] if n == 1 else None)
+    for child in children:
+        found = None if child is None else _find_reals(f, bo, child, seen, depth + 1)
+        if found is not None:
+            return found
+    return None

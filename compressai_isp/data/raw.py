@@ -31,7 +31,8 @@ import torch
 from ._stderr import CapturedStderr, capture_stderr_fd
 from .bayer import cfa_crop, pack_bayer
 from .cache import Entry
-from .metadata import camera_make_model
+from .input_space import CameraColour, to_input_space
+from .metadata import camera_make_model, kodak_camera_matrix
 
 __all__ = [
     "RawReadError",
@@ -64,7 +65,7 @@ RENDER_RECIPE: dict = {
     "adjust_maximum_thr": 0.0,
 }
 #: Bumped whenever :data:`RENDER_RECIPE` or the packing changes; part of every cache key.
-RECIPE_VERSION = "libraw-ahd-camwb-bt709-srgb-fixedwhite-v1"
+RECIPE_VERSION = "libraw-ahd-camwb-bt709-srgb-fixedwhite-v2"  # v2: entries carry colour
 
 
 class RawReadError(ValueError):
@@ -89,6 +90,8 @@ class RawImage:
         make, model: camera identification from the file header (``""`` when unknown).
         black_level, white_level: per packed channel (R, G1, G2, B), in raw sensor units.
         camera_wb: as-shot white-balance multipliers (R, G1, G2, B), as LibRaw reports them.
+        colour: the gains and camera -> linear-sRGB matrix LibRaw renders the file with
+            (:class:`~compressai_isp.data.input_space.CameraColour`); see :meth:`input`.
         orientation: LibRaw's flip code (EXIF orientation); *not* applied to the data.
         path: the file.
     """
@@ -102,8 +105,14 @@ class RawImage:
     black_level: tuple[float, float, float, float]
     white_level: tuple[float, float, float, float]
     camera_wb: tuple[float, float, float, float]
+    colour: CameraColour
     orientation: int
     path: Path
+
+    def input(self, space: str) -> torch.Tensor:
+        """:attr:`packed` in the input space ``space`` (``"paper"``: :attr:`packed` itself, or
+        ``"camera-normalised"``; see :mod:`compressai_isp.data.input_space`)."""
+        return to_input_space(self.packed, self.colour, space)
 
 
 def normalize_packed(packed: np.ndarray, black: np.ndarray, white: np.ndarray) -> torch.Tensor:
@@ -274,6 +283,9 @@ def _decode_file(path: Path, render_bits: int | None) -> Entry:
             "make": make,
             "model": model,
             "camera_wb": wb[colour_of_channel].tolist(),
+            "colour": CameraColour.from_libraw(
+                raw, colour_of_channel, kodak_camera_matrix(path)
+            ).to_json(),
             "orientation": int(raw.sizes.flip),
         }
         srgb = None
@@ -305,6 +317,7 @@ def _to_raw_image(d: Entry, path: Path) -> RawImage:
         black_level=tuple(float(b) for b in d.black),
         white_level=tuple(float(v) for v in d.white),
         camera_wb=tuple(float(v) for v in i["camera_wb"]),
+        colour=CameraColour.from_json(i["colour"]),
         orientation=i["orientation"],
         path=path,
     )
