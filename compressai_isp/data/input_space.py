@@ -27,8 +27,11 @@ either space, so a model's input space can be part of its configuration.
 * none of these: the identity, as LibRaw renders such a file in camera colours.
 
 The DC50 reports as-shot white balance 1, 1, 1, 1 (its files carry no white balance LibRaw
-reads): its gains are 1 and only its tag-37400 matrix acts; the DC120 reports red and blue
-multipliers of 0, so LibRaw falls back to its daylight ones, also 1.
+reads): its gains are 1 and only its tag-37400 matrix acts, as in LibRaw's render. The DC120
+reports red and blue multipliers of 0: the gains fall back to the daylight ones rawpy reports
+(1, 1, 1), whereas LibRaw balances its render of such a file from the image itself (its channel
+means come out equal) and reports nothing of it; ``read_raw`` refuses the DC120 anyway
+(non-square pixels).
 
 **The transform on a mosaic.** A 3x3 matrix needs all three colours at a pixel, which a mosaic
 does not have. Every site keeps its own measured colour and takes the other two from a bilinear
