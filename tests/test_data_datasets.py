@@ -28,7 +28,9 @@ from compressai_isp.data import (
     make_synthetic_dng,
     mosaic,
     pack_bayer,
+    read_raw,
     split_files,
+    unpack_bayer,
     write_dng,
 )
 from compressai_isp.data.cache import Entry
@@ -160,6 +162,82 @@ def test_full_image_mode_matches_load_pair(tmp_path, cfa):
     raw, srgb = ds[0]
     raw_ref, srgb_ref = load_pair(tmp_path / "x.dng")
     assert torch.equal(raw, raw_ref) and torch.equal(srgb, srgb_ref)
+
+
+def _coloured_pair(folder: Path, height: int = 30, width: int = 30) -> Path:
+    """A RAW of a camera with a real colour matrix and white balance (D700, as shot), with a
+    random target that locates any crop of it."""
+    from compressai_isp.data.synthetic import NIKON_D700_XYZ_TO_CAM
+
+    rng = np.random.default_rng(5)
+    (folder / "raw").mkdir(exist_ok=True)
+    (folder / "srgb").mkdir(exist_ok=True)
+    path = write_dng(
+        folder / "raw" / "c.dng",
+        rng.integers(100, 3900, (height, width), dtype=np.uint16),
+        "RGGB",
+        black_level=64,
+        white_level=4095,
+        color_matrix=NIKON_D700_XYZ_TO_CAM.numpy(),
+        as_shot_neutral=(0.45, 1.0, 0.62),
+    )
+    target = rng.integers(0, 65536, (height, width, 3), dtype=np.uint16)
+    (folder / "srgb" / "c.png").write_bytes(imagecodecs.png_encode(target))
+    return path
+
+
+def test_camera_normalised_full_images_are_read_raws_normalised_input(tmp_path):
+    path = _coloured_pair(tmp_path)
+    raw, _ = PairedFolder(tmp_path, split="all", full_image=True, input_space="camera-normalised")[
+        0
+    ]
+    expected = read_raw(path).input("camera-normalised")
+    torch.testing.assert_close(raw, expected, atol=1e-6, rtol=0)
+    assert not torch.allclose(raw, read_raw(path).packed, atol=1e-2)
+
+
+def test_camera_normalised_patches_are_windows_of_the_normalised_image(tmp_path):
+    """Every augmented patch is the transformed window of the whole normalised image: the
+    one-pixel margin gives the patch's border sites the neighbours they have in the image."""
+    path = _coloured_pair(tmp_path)
+    normalised = unpack_bayer(read_raw(path).input("camera-normalised").numpy())
+    target = imagecodecs.imread(tmp_path / "srgb" / "c.png").transpose(2, 0, 1)
+    ds = PairedFolder(tmp_path, split="all", patch_size=12, input_space="camera-normalised")
+    checked = set()
+    for _ in range(40):
+        raw, srgb = ds[0]
+        srgb = _as_int(srgb)
+        (t, y0, x0), *_ = [
+            (t, y0, x0)
+            for t in range(8)
+            for y0 in range(19)
+            for x0 in range(19)
+            if np.array_equal(srgb, dihedral(target[:, y0 : y0 + 12, x0 : x0 + 12], t))
+        ]
+        window = pack_bayer(dihedral(normalised[y0 : y0 + 12, x0 : x0 + 12], t))
+        np.testing.assert_allclose(raw.numpy(), window, atol=1e-6)
+        checked.add((t, y0 in (0, 18) or x0 in (0, 18)))
+    assert len({t for t, _ in checked}) > 4 and any(edge for _, edge in checked)
+
+
+def test_synthetic_raw_in_camera_normalised_space_is_white_balanced_srgb(tmp_path):
+    """Gains and matrix undo the synthetic camera: a grey image comes back grey."""
+    grey = np.full((32, 32, 3), 128, np.uint8)
+    (tmp_path / "grey.png").write_bytes(imagecodecs.png_encode(grey))
+    paper = SyntheticRawFolder(tmp_path, full_image=True, noise=False)[0][0]
+    ours = SyntheticRawFolder(
+        tmp_path, full_image=True, noise=False, input_space="camera-normalised"
+    )
+    raw = ours[0][0]
+    assert float(paper.amax((1, 2)).max() / paper.amax((1, 2)).min()) > 1.4  # camera colours
+    # grey to the 16-bit quantisation of the stored mosaic
+    torch.testing.assert_close(raw, raw[1:2].expand_as(raw), atol=1e-4, rtol=0)
+
+
+def test_unknown_input_space_is_refused(tmp_path):
+    make_synthetic_dng(tmp_path / "x.dng", 1, size=(40, 40))
+    with pytest.raises(ValueError, match="input_space must be one of paper, camera-normalised"):
+        RawFolder(tmp_path, split="all", input_space="linear")
 
 
 def test_patch_defaults_follow_the_paper(tmp_path):

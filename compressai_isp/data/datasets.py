@@ -13,7 +13,11 @@ train / validation / test. Every dataset here:
   at the phase :func:`~compressai_isp.data.bayer.red_phase` that makes the transformed window
   start on red again, then re-packed: channel 0 is always red, channel 1 always the green on the
   red rows, in both RAW and target geometry;
-* with ``cache_dir`` keeps decoded images in a :class:`~compressai_isp.data.cache.PairCache`.
+* with ``cache_dir`` keeps decoded images in a :class:`~compressai_isp.data.cache.PairCache`;
+* with ``input_space="camera-normalised"`` gives the RAW with each file's white balance and
+  camera -> sRGB matrix applied (:mod:`~compressai_isp.data.input_space`; default ``"paper"``).
+  Patches are normalised with a one-pixel margin of their image, so a patch equals the same
+  window of the normalised whole image.
 
 Random choices use torch's global RNG, which DataLoader seeds per worker; ``torch.manual_seed``
 makes a run reproducible. Mix datasets with ``torch.utils.data.ConcatDataset``.
@@ -34,6 +38,7 @@ from torch.utils.data import Dataset
 
 from .bayer import cfa_crop, dihedral, normalize_cfa, pack_bayer, red_phase, unpack_bayer
 from .cache import Entry, PairCache
+from .input_space import INPUT_SPACES, CameraColour, camera_normalise, to_input_space
 from .metadata import camera_make_model
 from .raw import (
     RECIPE_VERSION,
@@ -134,7 +139,13 @@ class PairDataset(Dataset):
         cache_dir: str | os.PathLike[str] | None = None,
         skip_unreadable: bool = False,
         name: str = "dataset",
+        input_space: str = "paper",
     ) -> None:
+        if input_space not in INPUT_SPACES:
+            raise ValueError(
+                f"input_space must be one of {', '.join(INPUT_SPACES)}; got {input_space!r}"
+            )
+        self.input_space = input_space
         self.patch = _patch_hw(patch_size)
         self.name = name
         self.full_image = full_image
@@ -194,13 +205,36 @@ class PairDataset(Dataset):
         entry = self._entry(item)
         if self.full_image:
             srgb = srgb_to_tensor(np.asarray(entry.srgb))
-            return normalize_packed(np.asarray(entry.packed), entry.black, entry.white), srgb
+            raw = normalize_packed(np.asarray(entry.packed), entry.black, entry.white)
+            return to_input_space(raw, self._colour(entry), self.input_space), srgb
         self._check_size(entry, item)
-        return _random_patch(entry, self.patch, self.augment)
+        colour = self._colour(entry) if self.input_space == "camera-normalised" else None
+        return _random_patch(entry, self.patch, self.augment, colour)
+
+    def _colour(self, entry: Entry) -> CameraColour:
+        if "colour" not in entry.info:  # a subclass that records no colour metadata
+            return CameraColour.identity()
+        return CameraColour.from_json(entry.info["colour"])
+
+
+def _normalised_block(
+    entry: Entry, rows: slice, cols: slice, colour: CameraColour | None
+) -> np.ndarray:
+    """Packed rows/cols of ``entry`` normalised (and camera-normalised with ``colour``, from a
+    one-pixel margin so that the result equals that window of the whole normalised image)."""
+    if colour is None:
+        block = np.asarray(entry.packed[:, rows, cols])
+        return normalize_packed_np(block, entry.black, entry.white)
+    h, w = entry.packed.shape[1:]
+    top, left = max(rows.start - 1, 0), max(cols.start - 1, 0)
+    bottom, right = min(rows.stop + 1, h), min(cols.stop + 1, w)
+    block = np.asarray(entry.packed[:, top:bottom, left:right])
+    wide = camera_normalise(normalize_packed_np(block, entry.black, entry.white), colour)
+    return wide[:, rows.start - top : rows.stop - top, cols.start - left : cols.stop - left]
 
 
 def _random_patch(
-    entry: Entry, patch: tuple[int, int], augment: bool
+    entry: Entry, patch: tuple[int, int], augment: bool, colour: CameraColour | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A random ``(raw, srgb)`` patch, flipped/rotated with the CFA kept RGGB (module docstring)."""
     height, width = entry.srgb.shape[1:]
@@ -218,10 +252,10 @@ def _random_patch(
     x0 = dx + 2 * int(torch.randint((width - ww - dx) // 2 + 1, ()))
 
     by, bx = y0 // 2, x0 // 2
-    block = np.asarray(entry.packed[:, by : by + wh // 2 + dy, bx : bx + ww // 2 + dx])
     # Normalise with the original channel levels before the transform moves sites around.
     # NumPy, not torch: small tensor ops are slow when several workers share the CPU threads.
-    mosaic = unpack_bayer(normalize_packed_np(block, entry.black, entry.white))
+    rows, cols = slice(by, by + wh // 2 + dy), slice(bx, bx + ww // 2 + dx)
+    mosaic = unpack_bayer(_normalised_block(entry, rows, cols, colour))
     window = mosaic[dy : dy + wh, dx : dx + ww]
     raw = np.ascontiguousarray(pack_bayer(dihedral(window, t)))
     srgb = dihedral(srgb_to_float(np.asarray(entry.srgb[:, y0 : y0 + wh, x0 : x0 + ww])), t)
@@ -262,6 +296,7 @@ class RawFolder(PairDataset):
         bits: int = 8,
         camera: str | None = None,
         files: Sequence[str | os.PathLike[str]] | None = None,
+        input_space: str = "paper",
     ) -> None:
         if bits not in (8, 16):
             raise ValueError(f"bits must be 8 or 16; got {bits}")
@@ -284,6 +319,7 @@ class RawFolder(PairDataset):
             cache_dir=cache_dir,
             skip_unreadable=skip_unreadable,
             name=f"{root} ({split} split)",
+            input_space=input_space,
         )
 
     def _build(self, item: Path) -> Entry:
@@ -352,6 +388,7 @@ class PairedFolder(PairDataset):
         cache_dir: str | os.PathLike[str] | None = None,
         seed: int = 0,
         skip_unreadable: bool = False,
+        input_space: str = "paper",
     ) -> None:
         raw_root = Path(raw_root)
         if srgb_root is None:
@@ -385,6 +422,7 @@ class PairedFolder(PairDataset):
             cache_dir=cache_dir,
             skip_unreadable=skip_unreadable,
             name=f"{raw_root} ({split} split)",
+            input_space=input_space,
         )
 
     def sources(self, item: tuple[Path, Path]) -> list[Path]:
@@ -430,12 +468,13 @@ class SyntheticRawFolder(PairDataset):
         skip_unreadable: bool = False,
         cfa: str = "RGGB",
         noise: bool = True,
+        input_space: str = "paper",
     ) -> None:
         self.root = Path(srgb_root)
         self.cfa = normalize_cfa(cfa)
         self.seed = seed
         self.noise = noise
-        self.recipe = f"synthetic-v1|{self.cfa}|{seed}|{noise}"
+        self.recipe = f"synthetic-v2|{self.cfa}|{seed}|{noise}"  # v2: entries carry colour
         files = find_files(srgb_root, IMAGE_EXTENSIONS)
         if not files:
             raise ValueError(f"{srgb_root}: no sRGB images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
@@ -447,6 +486,7 @@ class SyntheticRawFolder(PairDataset):
             cache_dir=cache_dir,
             skip_unreadable=skip_unreadable,
             name=f"{srgb_root} ({split} split)",
+            input_space=input_space,
         )
 
     def _build(self, item: Path) -> Entry:
@@ -472,6 +512,7 @@ class SyntheticRawFolder(PairDataset):
             "make": "synthetic",
             "model": "",
             "wb_gains": list(syn.wb_gains),
+            "colour": CameraColour.from_synthetic(syn).to_json(),
         }
         return Entry(
             packed=packed.astype(np.uint16),

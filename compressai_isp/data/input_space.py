@@ -53,7 +53,7 @@ import numpy as np
 import torch
 
 from .classical_isp import bilinear_demosaic
-from .synthetic import SRGB_TO_XYZ
+from .synthetic import SRGB_TO_XYZ, SyntheticRaw
 
 __all__ = [
     "INPUT_SPACES",
@@ -83,7 +83,8 @@ class CameraColour:
     Attributes:
         wb_gains: per packed channel (R, G1, G2, B), the smallest 1.
         camera_to_srgb: 3x3, rows linear sRGB R, G, B, columns camera R, G, B; rows sum to 1.
-        wb_source: ``"as-shot"``, ``"daylight"`` (LibRaw's fallback) or ``"none"`` (all 1).
+        wb_source: ``"as-shot"``, ``"daylight"`` (LibRaw's fallback), ``"none"`` (all 1) or
+            ``"synthetic"`` (:meth:`from_synthetic`).
         matrix_source: ``"color_matrix"``, ``"rgb_xyz_matrix"``, ``"kodak_tag_37400"`` or
             ``"none"`` (identity).
     """
@@ -113,6 +114,20 @@ class CameraColour:
             camera_to_srgb=tuple(tuple(float(v) for v in row) for row in matrix),
             wb_source=wb_source,
             matrix_source=matrix_source,
+        )
+
+    @classmethod
+    def from_synthetic(cls, syn: SyntheticRaw) -> CameraColour:
+        """The gains and matrix that undo :func:`~compressai_isp.data.synthesize_mosaic`'s
+        inverse white balance and colour correction (what LibRaw reads from its DNG); the
+        exposure gain is not colour and stays."""
+        gains = np.array([syn.wb_gains[0], syn.wb_gains[1], syn.wb_gains[1], syn.wb_gains[2]])
+        camera_from_srgb = _camera_from_srgb(syn.xyz2cam.double().numpy())
+        return cls(
+            wb_gains=tuple(float(g) for g in gains / gains.min()),
+            camera_to_srgb=tuple(map(tuple, np.linalg.inv(camera_from_srgb).tolist())),
+            wb_source="synthetic",
+            matrix_source="synthetic",
         )
 
     @classmethod
@@ -162,9 +177,13 @@ def _libraw_matrix(raw: Any, file_matrix: Any) -> tuple[np.ndarray, str]:
         if file_matrix is not None:
             return np.asarray(file_matrix, dtype=np.float64).reshape(3, 3), "kodak_tag_37400"
         return np.eye(3), "none"
+    return np.linalg.inv(_camera_from_srgb(xyz_to_camera)), "rgb_xyz_matrix"
+
+
+def _camera_from_srgb(xyz_to_camera: np.ndarray) -> np.ndarray:
+    """Linear sRGB -> camera RGB with rows scaled to sum to one (white stays white)."""
     camera_from_srgb = xyz_to_camera @ LINEAR_SRGB_TO_XYZ
-    camera_from_srgb /= camera_from_srgb.sum(axis=1, keepdims=True)
-    return np.linalg.inv(camera_from_srgb), "rgb_xyz_matrix"
+    return camera_from_srgb / camera_from_srgb.sum(axis=1, keepdims=True)
 
 
 def camera_normalise(packed: Array, colour: CameraColour) -> Array:
