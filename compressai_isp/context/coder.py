@@ -373,8 +373,9 @@ def compress_latent(
     ``update()``). The symbols are CompressAI's, ``round(y - mu)``, coded wavefront by wavefront
     on ``params``' device; only the rANS coder runs on the CPU. ``engine``: ``"batched"`` codes
     all images in each step (the CPU default), ``"static"`` one image at a time with
-    fixed-shape steps, replayed as CUDA graphs on CUDA (the CUDA default). Both give the same
-    strings.
+    fixed-shape steps, replayed as CUDA graphs on CUDA (the CUDA default). Their products have
+    other shapes, so their latents agree to rounding: decode with the engine that encoded. An
+    image's string does not depend on the other images of the batch.
     """
     _check_latents(model, y, params)
     cdfs, lengths, offsets = _entropy_tables(model)
