@@ -213,3 +213,56 @@ def test_comp_net_and_compressai_mbt2018_share_their_weights() -> None:
     cascade.load_comp_net_state_dict(comp.state_dict())
     for name, tensor in comp.state_dict().items():
         assert torch.equal(cascade.state_dict()[name], tensor), name
+
+
+RAW_ARCHS = [arch for arch in TINY if tiny(arch).input_kind == "raw"]
+
+
+def test_every_raw_model_defaults_to_the_paper_input_space() -> None:
+    assert RAW_ARCHS == ["rbn", "raw-comp-teacher", "unified-raw", "liteispnet", "cascaded"]
+    for arch in RAW_ARCHS:
+        model = tiny(arch)
+        assert model.input_space == "paper", arch
+        assert model.config["input_space"] == "paper", arch
+
+
+@pytest.mark.parametrize("arch", RAW_ARCHS)
+def test_raw_models_record_the_input_space_they_were_built_for(arch: str) -> None:
+    model = zoo.image_models[arch](quality=1, **TINY[arch], input_space="camera-normalised")
+    assert model.input_space == "camera-normalised"
+    assert model.config["input_space"] == "camera-normalised"
+    # The config rebuilds the model, input space included.
+    assert type(model)(**model.config).input_space == "camera-normalised"
+
+
+@pytest.mark.parametrize("arch", RAW_ARCHS)
+def test_an_unknown_input_space_is_refused_in_one_line(arch: str) -> None:
+    with pytest.raises(ValueError, match=r"unknown input space 'linear'; use one of 'paper', "):
+        zoo.image_models[arch](quality=1, **TINY[arch], input_space="linear")
+
+
+@pytest.mark.parametrize("arch", ["isp-teacher", "comp-net"])
+def test_srgb_models_have_no_input_space(arch: str) -> None:
+    model = tiny(arch)
+    assert model.input_space is None
+    assert "input_space" not in model.config
+    with pytest.raises(TypeError):
+        zoo.image_models[arch](quality=1, **TINY[arch], input_space="paper")
+
+
+@pytest.mark.parametrize("arch", RAW_ARCHS)
+def test_from_state_dict_takes_the_input_space_it_cannot_read_off_the_tensors(arch: str) -> None:
+    model = zoo.image_models[arch](quality=1, **TINY[arch], input_space="camera-normalised")
+    state = model.state_dict()
+    # The space changes no tensor: the same keys and shapes as a paper-space model.
+    assert {k: v.shape for k, v in state.items()} == {
+        k: v.shape for k, v in tiny(arch).state_dict().items()
+    }
+    assert type(model).from_state_dict(state).input_space == "paper"
+    rebuilt = type(model).from_state_dict(state, input_space="camera-normalised")
+    assert rebuilt.config == model.config
+
+
+def test_the_cascade_passes_its_input_space_to_its_isp_net() -> None:
+    cascade = Cascaded(N=16, M=16, isp_width=8, input_space="camera-normalised")
+    assert cascade.isp.input_space == "camera-normalised"

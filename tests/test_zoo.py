@@ -56,7 +56,7 @@ def test_invalid_quality_names_the_range(quality: int) -> None:
 
 def test_kwargs_override_the_quality_widths() -> None:
     model = zoo.rbn(2, **TINY_RBN)
-    assert model.config == TINY_RBN
+    assert model.config == {**TINY_RBN, "input_space": "paper"}
     assert isinstance(create_model("rbn", quality=2, **TINY_RBN), RBN)
     assert list_models() == sorted(zoo.image_models)
     with pytest.raises(ValueError, match="unknown model 'nope'"):
@@ -86,7 +86,7 @@ def private_zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_pretrained_loads_the_manifest_weights_with_their_card(private_zoo: Path) -> None:
     model = zoo.rbn(3, pretrained=True)
     assert not model.training
-    assert model.config == TINY_RBN
+    assert model.config == {**TINY_RBN, "input_space": "paper"}  # a card without it: paper
     weights = zoo.get_weights("rbn", 3)
     assert weights.meta["lambda"] == 0.013
     expected = weights.get_state_dict()

@@ -19,12 +19,14 @@ from compressai.models import JointAutoregressiveHierarchicalPriors
 from torch import Tensor, nn
 
 from compressai_isp import context
+from compressai_isp.data.input_space import INPUT_SPACES
 from compressai_isp.precision import TransformPrecision
 
 __all__ = [
     "Configurable",
     "ContextHyperprior",
     "check_input",
+    "checked_input_space",
     "require_compression",
     "pad_to_multiple",
     "crop_to",
@@ -82,14 +84,34 @@ def check_input(model: nn.Module, x: Tensor) -> None:
         )
 
 
+def checked_input_space(input_space: Any) -> str:
+    """``input_space`` if it is one of :data:`compressai_isp.data.INPUT_SPACES`, else a
+    one-line ``ValueError`` naming it and the allowed ones."""
+    if not isinstance(input_space, str) or input_space not in INPUT_SPACES:
+        allowed = ", ".join(repr(s) for s in INPUT_SPACES)
+        raise ValueError(f"unknown input space {input_space!r}; use one of {allowed}")
+    return input_space
+
+
 class Configurable:
     """A model that records its constructor widths and rebuilds them from a state dict.
 
     Subclasses store their constructor keyword arguments in ``self._config`` and say how to
     read them back off a state dict's tensor shapes in :meth:`config_from_state_dict`.
+
+    **Input space.** A model of packed RAW (``input_kind == "raw"``) takes the keyword
+    ``input_space`` (one of :data:`compressai_isp.data.INPUT_SPACES`; see
+    :mod:`compressai_isp.data.input_space`): ``"paper"`` (the default, RAWtoBit's
+    black/white-normalised packed RAW in the camera's own colours) or ``"camera-normalised"``
+    (the same after the file's as-shot white balance and LibRaw's camera -> linear-sRGB
+    matrix). It is what the model was trained on and must be fed
+    (``RawImage.input(model.input_space)``); it is kept in :attr:`config`, so checkpoints,
+    exports and model cards carry it. Models of sRGB have ``input_space = None``.
     """
 
     _config: dict[str, Any]
+    #: The RAW input space the model was trained on; ``None`` for sRGB-input models.
+    input_space: str | None = None
 
     @property
     def config(self) -> dict[str, Any]:
@@ -101,9 +123,14 @@ class Configurable:
         raise NotImplementedError
 
     @classmethod
-    def from_state_dict(cls, state_dict: dict[str, Tensor]) -> Any:
-        """Rebuild the model with the widths recorded in ``state_dict`` and load it."""
-        net = cls(**cls.config_from_state_dict(state_dict))
+    def from_state_dict(cls, state_dict: dict[str, Tensor], **config: Any) -> Any:
+        """Rebuild the model with the widths recorded in ``state_dict`` and load it.
+
+        Only widths can be read off tensor shapes: the input space leaves none, so a RAW model
+        comes back in ``"paper"`` space unless the caller passes ``input_space=`` (from the
+        checkpoint's or export's recorded config). ``config`` overrides what the shapes say.
+        """
+        net = cls(**{**cls.config_from_state_dict(state_dict), **config})
         net.load_state_dict(state_dict)
         return net
 

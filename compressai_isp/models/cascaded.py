@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
-from compressai_isp.models.base import check_input
+from compressai_isp.models.base import check_input, checked_input_space
 from compressai_isp.models.comp_net import CompNet
 from compressai_isp.models.liteispnet import LiteISPNet
 from compressai_isp.registry import register_model
@@ -34,15 +34,22 @@ class Cascaded(CompNet):
     Args:
         N, M: mbt2018 widths (CompressAI's ``cfgs["mbt2018"]``: (192, 192) or (192, 320)).
         isp_width: LiteISPNet base width (64).
+        input_space: what the packed RAW input of the ISP-Net is normalised for, ``"paper"``
+            (RAWtoBit's) or ``"camera-normalised"`` (white-balanced, camera -> linear sRGB); see
+            :class:`~compressai_isp.models.base.Configurable`.
     """
 
     input_kind: ClassVar[str] = "raw"
     in_channels: ClassVar[int] = 4
 
-    def __init__(self, N: int = 192, M: int = 192, isp_width: int = 64) -> None:
+    def __init__(
+        self, N: int = 192, M: int = 192, isp_width: int = 64, input_space: str = "paper"
+    ) -> None:
+        input_space = checked_input_space(input_space)  # before allocating any weights
         super().__init__(N, M)
-        self.isp = LiteISPNet(isp_width)
-        self._config = {"N": N, "M": M, "isp_width": isp_width}
+        self.isp = LiteISPNet(isp_width, input_space=input_space)
+        self.input_space = input_space
+        self._config = {"N": N, "M": M, "isp_width": isp_width, "input_space": input_space}
 
     @property
     def downsampling_factor(self) -> int:

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from compressai_isp.models.base import Configurable, check_input
+from compressai_isp.models.base import Configurable, check_input, checked_input_space
 from compressai_isp.models.layers import RCAG, HaarDWT, HaarIDWT, conv3x3, coordinate_map
 from compressai_isp.precision import TransformPrecision
 from compressai_isp.registry import register_model
@@ -51,6 +51,9 @@ class LiteISPNet(Configurable, nn.Module):
 
     Args:
         width: base width ``C`` (64 in LiteISPNet).
+        input_space: what the packed RAW input is normalised for, ``"paper"`` (RAWtoBit's) or
+            ``"camera-normalised"`` (white-balanced, camera -> linear sRGB); see
+            :class:`~compressai_isp.models.base.Configurable`.
     """
 
     input_kind: ClassVar[str] = "raw"
@@ -63,8 +66,10 @@ class LiteISPNet(Configurable, nn.Module):
     )  # fmt: skip
     transform_precision: TransformPrecision = TransformPrecision()
 
-    def __init__(self, width: int = 64) -> None:
+    def __init__(self, width: int = 64, input_space: str = "paper") -> None:
+        input_space = checked_input_space(input_space)  # before allocating any weights
         super().__init__()
+        self.input_space = input_space
         C, n = width, LITEISPNET_RCABS_PER_GROUP
         self.head = conv3x3(4, C)
         self.down1 = _stage(
@@ -97,7 +102,7 @@ class LiteISPNet(Configurable, nn.Module):
             ("shuffle", nn.PixelShuffle(2)),
             ("conv_out", conv3x3(C, 3)),
         )
-        self._config = {"width": width}
+        self._config = {"width": width, "input_space": input_space}
 
     @classmethod
     def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from compressai.layers import GDN
 from compressai.models.utils import conv, deconv
 from torch import Tensor, nn
 
-from compressai_isp.models.base import ContextHyperprior, hyperprior_widths
+from compressai_isp.models.base import ContextHyperprior, checked_input_space, hyperprior_widths
 from compressai_isp.models.layers import RCAG, conv3x3
 from compressai_isp.registry import register_model
 
@@ -119,11 +119,20 @@ class RBN(ContextHyperprior):
         M: latent channels (192 in the paper).
         N_hyper: hyperprior width (192, as mbt2018).
         decoder_width: LiteISPNet base width ``C`` of the decoder (64).
+        input_space: what the packed RAW input is normalised for, ``"paper"`` (RAWtoBit's) or
+            ``"camera-normalised"`` (white-balanced, camera -> linear sRGB); see
+            :class:`~compressai_isp.models.base.Configurable`.
     """
 
     def __init__(
-        self, N: int = 256, M: int = 192, N_hyper: int = 192, decoder_width: int = 64
+        self,
+        N: int = 256,
+        M: int = 192,
+        N_hyper: int = 192,
+        decoder_width: int = 64,
+        input_space: str = "paper",
     ) -> None:
+        input_space = checked_input_space(input_space)  # before allocating any weights
         super().__init__(
             strided_analysis(4, N, M),
             RBNDecoder(M, decoder_width),
@@ -131,7 +140,14 @@ class RBN(ContextHyperprior):
             N_hyper=N_hyper,
             latent_stride=16,
         )
-        self._config = {"N": N, "M": M, "N_hyper": N_hyper, "decoder_width": decoder_width}
+        self.input_space = input_space
+        self._config = {
+            "N": N,
+            "M": M,
+            "N_hyper": N_hyper,
+            "decoder_width": decoder_width,
+            "input_space": input_space,
+        }
 
     @classmethod
     def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:

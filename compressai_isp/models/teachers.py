@@ -25,7 +25,7 @@ from compressai.layers import GDN
 from compressai.models.utils import deconv
 from torch import Tensor, nn
 
-from compressai_isp.models.base import ContextHyperprior, hyperprior_widths
+from compressai_isp.models.base import ContextHyperprior, checked_input_space, hyperprior_widths
 from compressai_isp.models.rbn import RBNDecoder, rbn_widths, strided_analysis
 from compressai_isp.registry import register_model
 
@@ -53,11 +53,17 @@ class RawCompTeacher(ContextHyperprior):
         N: encoder/decoder width (256, as RBN's encoder).
         K: latent channels (192 for qualities 1-3, 320 for 4-7).
         N_hyper: hyperprior width (192).
+        input_space: what the packed RAW input (and output) is normalised for, ``"paper"``
+            (RAWtoBit's) or ``"camera-normalised"`` (white-balanced, camera -> linear sRGB); see
+            :class:`~compressai_isp.models.base.Configurable`.
     """
 
     output_kind: ClassVar[str] = "raw"
 
-    def __init__(self, N: int = 256, K: int = 192, N_hyper: int = 192) -> None:
+    def __init__(
+        self, N: int = 256, K: int = 192, N_hyper: int = 192, input_space: str = "paper"
+    ) -> None:
+        input_space = checked_input_space(input_space)  # before allocating any weights
         super().__init__(
             strided_analysis(4, N, K),
             strided_synthesis(K, N, 4),
@@ -65,7 +71,8 @@ class RawCompTeacher(ContextHyperprior):
             N_hyper=N_hyper,
             latent_stride=16,
         )
-        self._config = {"N": N, "K": K, "N_hyper": N_hyper}
+        self.input_space = input_space
+        self._config = {"N": N, "K": K, "N_hyper": N_hyper, "input_space": input_space}
 
     @classmethod
     def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:

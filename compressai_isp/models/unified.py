@@ -19,7 +19,7 @@ from compressai.layers import GDN
 from compressai.models.utils import conv, deconv
 from torch import Tensor, nn
 
-from compressai_isp.models.base import ContextHyperprior
+from compressai_isp.models.base import ContextHyperprior, checked_input_space
 from compressai_isp.registry import register_model
 
 __all__ = ["UnifiedRaw"]
@@ -32,9 +32,13 @@ class UnifiedRaw(ContextHyperprior):
     Args:
         N: transform width (192, as mbt2018).
         M: latent channels (192 for low rates, 320 for high rates, as mbt2018).
+        input_space: what the packed RAW input is normalised for, ``"paper"`` (RAWtoBit's) or
+            ``"camera-normalised"`` (white-balanced, camera -> linear sRGB); see
+            :class:`~compressai_isp.models.base.Configurable`.
     """
 
-    def __init__(self, N: int = 192, M: int = 192) -> None:
+    def __init__(self, N: int = 192, M: int = 192, input_space: str = "paper") -> None:
+        input_space = checked_input_space(input_space)  # before allocating any weights
         g_a = nn.Sequential(conv(4, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
         g_s = nn.Sequential(
             deconv(M, N), GDN(N, inverse=True),
@@ -44,7 +48,8 @@ class UnifiedRaw(ContextHyperprior):
             deconv(N, 3),
         )  # fmt: skip
         super().__init__(g_a, g_s, M=M, N_hyper=N, latent_stride=16)
-        self._config = {"N": N, "M": M}
+        self.input_space = input_space
+        self._config = {"N": N, "M": M, "input_space": input_space}
 
     @classmethod
     def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:
