@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+import zlib
 from pathlib import Path
 
 import imagecodecs
@@ -24,12 +25,14 @@ from compressai_isp.data import (
     SyntheticRawFolder,
     dihedral,
     fivek_d700,
+    libraw_render,
     load_pair,
     make_synthetic_dng,
     mosaic,
     pack_bayer,
     read_raw,
     split_files,
+    synthesize_mosaic,
     unpack_bayer,
     write_dng,
 )
@@ -450,6 +453,26 @@ def test_synthetic_folder_items_are_deterministic_per_seed(tmp_path):
     assert torch.equal(raw, b[1][0]) and not torch.equal(raw, c[1][0])
     expected = imagecodecs.imread(root / "im1.png")[:, 1:39].transpose(2, 0, 1) / 255.0
     assert torch.allclose(srgb, torch.from_numpy(expected).float())
+
+
+def test_one_isp_synthetic_folder_targets_libraws_render_of_the_clean_mosaic(tmp_path):
+    root = _png_folder(tmp_path / "png", 1, size=(36, 40))
+    folder = SyntheticRawFolder(root, full_image=True, seed=1, isp="libraw")
+    mixed = SyntheticRawFolder(root, full_image=True, seed=1)
+    raw, srgb = folder[0]
+    source = torch.from_numpy(imagecodecs.imread(root / "im0.png").transpose(2, 0, 1) / 255.0)
+    seed = zlib.crc32(b"1|im0.png")
+    clean = synthesize_mosaic(source.float(), "RGGB", seed, noise=False, isp="libraw")
+    assert torch.equal(srgb, libraw_render(clean))
+    noisy = synthesize_mosaic(source.float(), "RGGB", seed, isp="libraw")
+    assert torch.allclose(raw, noisy.packed, atol=0.5 / 65535)  # the input keeps the noise
+    assert torch.allclose(mixed[0][1], source.float())  # unprocessing: the source is the target
+    assert folder.recipe != mixed.recipe  # distinct cache entries
+
+
+def test_synthetic_folder_refuses_an_unknown_isp(tmp_path):
+    with pytest.raises(ValueError, match="isp must be one of unprocessing, libraw; got 'x'"):
+        SyntheticRawFolder(_png_folder(tmp_path / "png", 1), isp="x")
 
 
 def test_fivek_helper_selects_the_nikon_d700_by_header(tmp_path):

@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from compressai_isp.data import BAYER_PATTERNS, SyntheticRaw, cfa_crop, pack_bayer, synthesize_raw
+from compressai_isp.data.classical_isp import inverse_libraw_gamma, libraw_gamma
+from compressai_isp.data.dng import libraw_render
 from compressai_isp.data.synthetic import random_scene, synthesize_mosaic
 
 
@@ -75,3 +77,44 @@ def test_uint8_input_is_accepted_and_bad_shapes_refused():
     )
     with pytest.raises(ValueError, match=r"\[3, H, W\]"):
         synthesize_raw(torch.rand(8, 8))
+
+
+def test_libraw_inverse_undoes_libraws_curve_and_nothing_else():
+    grey = torch.full((3, 8, 8), 0.5)
+    syn = synthesize_mosaic(grey, "RGGB", wb_gains=(2.0, 1.0, 1.6), noise=False, isp="libraw")
+    r, g1, g2, b = pack_bayer(syn.mosaic).mean(dim=(1, 2)).tolist()
+    assert syn.exposure_gain == 1.0  # LibRaw's recipe applies no exposure gain to undo
+    assert libraw_gamma(torch.tensor(g1)).item() == pytest.approx(0.5, abs=1e-5)
+    assert r == pytest.approx(g1 / 2.0, rel=1e-4) and b == pytest.approx(g1 / 1.6, rel=1e-4)
+
+
+def test_inverse_libraw_gamma_is_the_inverse_on_the_whole_range():
+    encoded = torch.linspace(0, 1, 1001, dtype=torch.float64)
+    assert torch.allclose(libraw_gamma(inverse_libraw_gamma(encoded)), encoded, atol=1e-9)
+
+
+def test_both_isps_draw_the_same_gains_and_noise_from_a_seed():
+    srgb = random_scene(16, 16, seed=3)
+    a = synthesize_mosaic(srgb, seed=5, isp="unprocessing")
+    b = synthesize_mosaic(srgb, seed=5, isp="libraw")
+    assert a.wb_gains == b.wb_gains and a.shot_noise == b.shot_noise
+    assert a.exposure_gain > 0 and b.exposure_gain == 1.0
+
+
+def test_an_unknown_isp_is_refused_by_name():
+    with pytest.raises(ValueError, match="isp must be one of unprocessing, libraw; got 'dcraw'"):
+        synthesize_mosaic(torch.rand(3, 4, 4), isp="dcraw")
+
+
+def test_libraw_renders_a_libraw_inverted_scene_back_to_its_source():
+    """Flat colour patches (no demosaicing error): the one-ISP synthetic RAW renders back to its
+    source to within the 8-bit grid, i.e. synthetic targets and real targets share one ISP."""
+    patches = torch.tensor([[0.8, 0.3, 0.2], [0.2, 0.6, 0.3], [0.3, 0.4, 0.7], [0.5, 0.5, 0.5]])
+    srgb = patches.repeat_interleave(32, 0).T.reshape(3, 4, 32, 1).expand(3, 4, 32, 64)
+    srgb = srgb.reshape(3, 128, 64).contiguous()
+    render = libraw_render(synthesize_mosaic(srgb, seed=1, noise=False, isp="libraw"))
+    inner = (slice(None), slice(None), slice(8, -8))  # away from the patch borders
+    for k in range(4):
+        rows = slice(32 * k + 8, 32 * k + 24)
+        diff = (render[:, rows][inner] - srgb[:, rows][inner]).abs().max()
+        assert float(diff) <= 1.5 / 255

@@ -30,7 +30,7 @@ from .datasets import (
     fivek_d700,
     split_files,
 )
-from .dng import make_synthetic_dng, write_dng
+from .dng import libraw_render, make_synthetic_dng, write_dng
 from .input_space import INPUT_SPACES, CameraColour, camera_normalise, to_input_space
 from .metadata import camera_make_model
 from .raw import (
@@ -42,7 +42,13 @@ from .raw import (
     read_raw,
     render_srgb,
 )
-from .synthetic import SyntheticRaw, random_scene, synthesize_mosaic, synthesize_raw
+from .synthetic import (
+    SYNTHETIC_ISPS,
+    SyntheticRaw,
+    random_scene,
+    synthesize_mosaic,
+    synthesize_raw,
+)
 
 __all__ = [
     "BAYER_PATTERNS",
@@ -72,6 +78,8 @@ __all__ = [
     "libraw_gamma",
     "load_pair",
     "make_synthetic_dng",
+    "libraw_render",
+    "SYNTHETIC_ISPS",
     "mosaic",
     "normalize_cfa",
     "pack_bayer",

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from .bayer import unpack_bayer
 
-__all__ = ["bilinear_demosaic", "classical_isp", "libraw_gamma"]
+__all__ = ["bilinear_demosaic", "classical_isp", "inverse_libraw_gamma", "libraw_gamma"]
 
 # Interpolation kernels over a colour's masked mosaic: green has every other site (4 direct
 # neighbours), red and blue every fourth (2 or 4 neighbours, weighted by distance).
@@ -72,6 +72,18 @@ def libraw_gamma(linear: torch.Tensor, power: float = 2.222, slope: float = 4.5)
     x = linear.clamp(0.0, 1.0)
     curved = (1 + a) * x.clamp_min(x0) ** (1.0 / power) - a
     return torch.where(x < x0, x * slope, curved)
+
+
+def inverse_libraw_gamma(
+    encoded: torch.Tensor, power: float = 2.222, slope: float = 4.5
+) -> torch.Tensor:
+    """The linear value :func:`libraw_gamma` maps to ``encoded`` (clipped to ``[0, 1]``): how
+    a synthetic RAW is made that LibRaw's recipe renders back to its source."""
+    if not (power > 1 and slope > 1 and math.isfinite(power) and math.isfinite(slope)):
+        raise ValueError(f"gamma must be (power > 1, slope > 1); got ({power}, {slope})")
+    x0, a = _gamma_segments(float(power), float(slope))
+    y = encoded.clamp(0.0, 1.0)
+    return torch.where(y < x0 * slope, y / slope, ((y + a) / (1 + a)) ** power)
 
 
 def classical_isp(packed: torch.Tensor) -> torch.Tensor:

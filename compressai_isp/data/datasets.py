@@ -38,6 +38,7 @@ from torch.utils.data import Dataset
 
 from .bayer import cfa_crop, dihedral, normalize_cfa, pack_bayer, red_phase, unpack_bayer
 from .cache import Entry, PairCache
+from .dng import libraw_render
 from .input_space import INPUT_SPACES, CameraColour, camera_normalise, to_input_space
 from .metadata import camera_make_model
 from .raw import (
@@ -49,7 +50,7 @@ from .raw import (
     srgb_to_float,
     srgb_to_tensor,
 )
-from .synthetic import synthesize_mosaic
+from .synthetic import SYNTHETIC_ISPS, synthesize_mosaic
 
 __all__ = [
     "RAW_EXTENSIONS",
@@ -454,6 +455,17 @@ class SyntheticRawFolder(PairDataset):
     uses ``cfa`` and is packed with the same Bayer crop as a real camera's. The split defaults to
     ``"all"`` (sRGB-only collections are usually used whole); other arguments as
     :class:`RawFolder`, plus ``noise`` to switch shot/read noise off.
+
+    ``isp`` chooses the camera ISP the pair stands for (:data:`~.synthetic.SYNTHETIC_ISPS`):
+
+    * ``"unprocessing"`` (the paper's recipe): Brooks et al.'s inverted pipeline, and the source
+      image is the target. Mixed with real RAW, whose targets are LibRaw renders, the network
+      is asked to imitate two ISPs at once.
+    * ``"libraw"`` (one ISP): the source is unprocessed through the inverse of LibRaw's recipe
+      and the target is LibRaw's own render of the clean mosaic written as a DNG
+      (:func:`~.dng.libraw_render`), exactly as a real RAW file's target is made; the input
+      carries the noise. That render differs from the source only by LibRaw's demosaicing and
+      clipping (measured on the Kodak suite in the README).
     """
 
     def __init__(
@@ -469,12 +481,18 @@ class SyntheticRawFolder(PairDataset):
         cfa: str = "RGGB",
         noise: bool = True,
         input_space: str = "paper",
+        isp: str = "unprocessing",
     ) -> None:
+        if isp not in SYNTHETIC_ISPS:
+            raise ValueError(f"isp must be one of {', '.join(SYNTHETIC_ISPS)}; got {isp!r}")
         self.root = Path(srgb_root)
         self.cfa = normalize_cfa(cfa)
         self.seed = seed
         self.noise = noise
+        self.isp = isp
         self.recipe = f"synthetic-v2|{self.cfa}|{seed}|{noise}"  # v2: entries carry colour
+        if isp != "unprocessing":
+            self.recipe += f"|{isp}|{RECIPE_VERSION}"
         files = find_files(srgb_root, IMAGE_EXTENSIONS)
         if not files:
             raise ValueError(f"{srgb_root}: no sRGB images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
@@ -498,12 +516,13 @@ class SyntheticRawFolder(PairDataset):
             raise RawReadError(item, f"image {height}x{width} is too small") from None
         scale = 255.0 if target.dtype == np.uint8 else 65535.0
         image_seed = zlib.crc32(f"{self.seed}|{item.relative_to(self.root)}".encode())
-        syn = synthesize_mosaic(
-            torch.from_numpy(target.astype(np.float32) / scale),
-            self.cfa,
-            image_seed,
-            noise=self.noise,
-        )
+        source = torch.from_numpy(target.astype(np.float32) / scale)
+        syn = synthesize_mosaic(source, self.cfa, image_seed, noise=self.noise, isp=self.isp)
+        if self.isp == "libraw":  # on the source's bit depth, as RawFolder renders real RAW
+            clean = synthesize_mosaic(source, self.cfa, image_seed, noise=False, isp=self.isp)
+            render = libraw_render(clean, 8 if scale == 255.0 else 16).numpy() * scale
+            target = np.zeros_like(target)
+            target[:, top : top + h, left : left + w] = np.round(render)
         packed = torch.round(pack_bayer(syn.mosaic, self.cfa) * 65535).to(torch.int32).numpy()
         info = {
             "cfa": self.cfa,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import struct
+import tempfile
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -24,9 +25,10 @@ import torch
 
 from ._atomic import atomic_open
 from .bayer import normalize_cfa, site_channels
-from .synthetic import _as_tensor, random_scene, synthesize_mosaic
+from .raw import render_srgb
+from .synthetic import SyntheticRaw, _as_tensor, random_scene, synthesize_mosaic
 
-__all__ = ["write_dng", "make_synthetic_dng", "XYZ_TO_LINEAR_SRGB"]
+__all__ = ["write_dng", "make_synthetic_dng", "libraw_render", "XYZ_TO_LINEAR_SRGB"]
 
 # CIE XYZ (D65) -> linear sRGB (IEC 61966-2-1). As a DNG ColorMatrix1 it declares a "camera"
 # whose native primaries are the sRGB ones, so LibRaw's colour conversion is the identity.
@@ -268,3 +270,23 @@ def make_synthetic_dng(
         make=make,
         model=model,
     )
+
+
+def libraw_render(syn: SyntheticRaw, bits: int = 8) -> torch.Tensor:
+    """LibRaw's render (:data:`~compressai_isp.data.RENDER_RECIPE`) of ``syn``'s mosaic, written
+    as a 16-bit DNG with its colour matrix and as-shot white balance: float32 ``[3, H, W]``
+    (the CFA crop) in ``[0, 1]``, on a ``bits`` grid.
+
+    This is the target that puts a synthetic RAW on the same ISP as a real camera's: the one
+    that renders every real RAW file of a training set.
+    """
+    values = torch.round(syn.mosaic.clamp(0.0, 1.0) * 65535).to(torch.int32).numpy()
+    with tempfile.TemporaryDirectory(prefix="compressai-isp-") as folder:
+        path = write_dng(
+            Path(folder) / "synthetic.dng",
+            values.astype(np.uint16),
+            syn.cfa,
+            color_matrix=syn.xyz2cam.numpy(),
+            as_shot_neutral=[1.0 / v for v in syn.wb_gains],
+        )
+        return render_srgb(path, bits)

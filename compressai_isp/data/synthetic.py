@@ -16,6 +16,14 @@ Brooks et al., *Unprocessing Images for Learned Raw Denoising* (CVPR 2019):
    ``log read = 2.18 · log shot + 1.2 + N(0, 0.26)``.
 
 Everything random is drawn from one ``torch.Generator`` seeded by ``seed``.
+
+``isp="libraw"`` inverts the ISP the real targets come from instead (LibRaw with
+:data:`~compressai_isp.data.RENDER_RECIPE`): step 1 is dropped, step 2 inverts LibRaw's BT.709
+curve, and there is no exposure gain (LibRaw's recipe applies none), so LibRaw renders the
+mosaic, written as a DNG with its matrix and gains, back to its source up to demosaicing and
+clipping. Real and synthetic RAW then share one ISP: the same input statistics map to one
+kind of output (:class:`~compressai_isp.data.SyntheticRawFolder` takes LibRaw's render of the
+clean mosaic as the target).
 """
 
 from __future__ import annotations
@@ -29,10 +37,12 @@ import torch
 
 from .bayer import mosaic as cfa_mosaic
 from .bayer import normalize_cfa, pack_bayer
+from .classical_isp import inverse_libraw_gamma
 
 __all__ = [
     "NIKON_D700_XYZ_TO_CAM",
     "SRGB_TO_XYZ",
+    "SYNTHETIC_ISPS",
     "SyntheticRaw",
     "synthesize_mosaic",
     "synthesize_raw",
@@ -51,6 +61,9 @@ SRGB_TO_XYZ = torch.tensor(
 NIKON_D700_XYZ_TO_CAM = torch.tensor(
     [[0.8139, -0.2171, -0.0663], [-0.8747, 1.6541, 0.2295], [-0.1925, 0.2008, 0.8093]]
 )
+#: The camera ISPs a synthetic RAW can invert (see the module docstring): Brooks et al.'s
+#: unprocessing (the paper's recipe, with the source image as its target) or LibRaw's recipe.
+SYNTHETIC_ISPS = ("unprocessing", "libraw")
 
 
 @dataclass
@@ -108,12 +121,17 @@ def synthesize_mosaic(
     xyz2cam: torch.Tensor | Sequence[Sequence[float]] | None = None,
     wb_gains: tuple[float, float, float] | None = None,
     exposure_gain: float | None = None,
+    isp: str = "unprocessing",
 ) -> SyntheticRaw:
     """Invert a camera pipeline on ``srgb`` (``[3, H, W]`` in ``[0, 1]``) into a ``cfa`` mosaic.
 
     ``wb_gains``/``exposure_gain`` fix those parameters instead of drawing them; ``noise=False``
-    gives the clean mosaic. The result depends only on the inputs and ``seed``.
+    gives the clean mosaic. ``isp`` names the pipeline inverted (:data:`SYNTHETIC_ISPS`); the
+    gains and noise drawn from a seed are the same for both. The result depends only on the
+    inputs and ``seed``.
     """
+    if isp not in SYNTHETIC_ISPS:
+        raise ValueError(f"isp must be one of {', '.join(SYNTHETIC_ISPS)}; got {isp!r}")
     cfa = normalize_cfa(cfa)
     x = _as_tensor(srgb)
     g = torch.Generator().manual_seed(int(seed))
@@ -125,12 +143,17 @@ def synthesize_mosaic(
     red, blue = _uniform(g, 1.9, 2.4), _uniform(g, 1.5, 1.9)
     gains = (red, 1.0, blue) if wb_gains is None else tuple(float(v) for v in wb_gains)
     drawn_exposure = 1.0 / max(0.8 + 0.1 * float(torch.randn((), generator=g)), 0.5)
-    exposure = drawn_exposure if exposure_gain is None else float(exposure_gain)
+    if exposure_gain is None:
+        exposure_gain = drawn_exposure if isp == "unprocessing" else 1.0
+    exposure = float(exposure_gain)
     if min(gains) <= 0 or exposure <= 0:
         raise ValueError("wb_gains and exposure_gain must be positive")
 
-    x = 0.5 - torch.sin(torch.asin(1.0 - 2.0 * x) / 3.0)  # inverse smoothstep tone curve
-    x = torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)  # inverse sRGB OETF
+    if isp == "unprocessing":
+        x = 0.5 - torch.sin(torch.asin(1.0 - 2.0 * x) / 3.0)  # inverse smoothstep tone curve
+        x = torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)  # inverse sRGB
+    else:
+        x = inverse_libraw_gamma(x)
     x = torch.einsum("ij,jhw->ihw", _rgb2cam(m_xyz2cam), x)
     x = x / (torch.tensor(gains).view(3, 1, 1) * exposure)
     m = cfa_mosaic(x.clamp(0.0, 1.0), cfa)
