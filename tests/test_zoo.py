@@ -142,6 +142,77 @@ def test_published_export_loads_through_the_zoo(
         )
 
 
+def test_a_card_without_an_input_space_is_paper_space(private_zoo: Path) -> None:
+    weights = zoo.get_weights("rbn", 3)
+    assert "input_space" not in weights.config
+    assert weights.input_space == "paper"
+    # Repeating what the card implies is no clash; asking for the other space is.
+    assert zoo.rbn(3, pretrained=True, input_space="paper").input_space == "paper"
+    with pytest.raises(ValueError, match=r"cannot override \{'input_space': 'camera-normalised'"):
+        zoo.rbn(3, pretrained=True, input_space="camera-normalised")
+
+
+def test_publish_records_the_exported_models_input_space(tmp_path: Path) -> None:
+    from compressai_isp.zoo.publish import publish
+
+    trained = zoo.rbn(6, **TINY_RBN, input_space="camera-normalised")
+    export = {
+        "arch": "rbn",
+        "quality": 6,
+        "config": trained.config,
+        "state_dict": trained.state_dict(),
+    }
+    entry = publish(export, {}, tmp_path / "zoo")
+    assert entry["config"]["input_space"] == "camera-normalised"
+    # An export made before models recorded their space is published as paper-space.
+    old = {**export, "config": TINY_RBN}
+    assert publish(old, {}, tmp_path / "old")["config"]["input_space"] == "paper"
+
+
+def test_camera_normalised_weights_load_in_their_space(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from compressai_isp.zoo.publish import publish
+
+    monkeypatch.setenv("COMPRESSAI_ISP_ZOO", str(tmp_path))
+    trained = zoo.liteispnet(1, width=8, input_space="camera-normalised")
+    export = {"arch": "liteispnet", "quality": 1, "config": trained.config}
+    publish({**export, "state_dict": trained.state_dict()}, {}, tmp_path)
+    assert zoo.get_weights("liteispnet", 1).input_space == "camera-normalised"
+    assert zoo.liteispnet(1, pretrained=True).input_space == "camera-normalised"
+    with pytest.raises(ValueError, match="cannot override"):
+        zoo.liteispnet(1, pretrained=True, input_space="paper")
+
+
+def test_srgb_weights_have_no_input_space() -> None:
+    card = zoo.Weights("comp-net", 1, "mse", "f.pth", "0" * 64, {"N": 16, "M": 16})
+    assert card.input_space is None
+    assert card.full_config == {"N": 16, "M": 16}
+
+
+def test_model_files_carry_their_input_space(tmp_path: Path) -> None:
+    model = zoo.rbn(2, **TINY_RBN, input_space="camera-normalised")
+    export = tmp_path / "model_best.pth"
+    torch.save({"arch": "rbn", "config": model.config, "state_dict": model.state_dict()}, export)
+    assert zoo.load_model_file(export).model.input_space == "camera-normalised"
+    with pytest.raises(ValueError, match=r"holds input_space 'camera-normalised', not .*'paper'"):
+        zoo.load_model_file(export, input_space="paper")
+    # A training checkpoint records it as model_config.
+    checkpoint = tmp_path / "checkpoint.pth.tar"
+    torch.save(
+        {"arch": "rbn", "model_config": model.config, "state_dict": model.state_dict()}, checkpoint
+    )
+    assert zoo.load_model_file(checkpoint).model.input_space == "camera-normalised"
+    # A bare state dict shows no space: paper unless the caller names one.
+    bare = tmp_path / "bare.pth"
+    torch.save(model.state_dict(), bare)
+    assert zoo.load_model_file(bare, arch="rbn").model.input_space == "paper"
+    named = zoo.load_model_file(bare, arch="rbn", input_space="camera-normalised")
+    assert named.model.input_space == "camera-normalised"
+    with pytest.raises(ValueError, match="comp-net takes sRGB and has no input space"):
+        zoo.load_model_file(bare, arch="comp-net", input_space="paper")
+
+
 def test_every_shipped_weight_loads_and_carries_its_card(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COMPRESSAI_ISP_ZOO", raising=False)  # the repository's own zoo/
     shipped = zoo.list_weights()
@@ -152,3 +223,4 @@ def test_every_shipped_weight_loads_and_carries_its_card(monkeypatch: pytest.Mon
         for field in ("training_command", "data", "metrics", "machine"):
             assert w.meta.get(field), (w.file, field)
         assert w.meta["metrics"]["split"], w.file
+        assert model.input_space == w.input_space, w.file

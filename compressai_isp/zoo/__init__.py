@@ -2,8 +2,11 @@
 
 Every builder has CompressAI's signature ``(quality, metric="mse", pretrained=False,
 progress=True, **kwargs)``; keyword arguments override the quality's widths (reduced-width
-models for tests and small budgets), and ``pretrained=True`` loads a weight file described in
-the ``zoo/`` manifest (see :mod:`compressai_isp.zoo.weights`), never from the network.
+models for tests and small budgets) and, for RAW-input models, pick the ``input_space``
+(``"paper"`` by default, or ``"camera-normalised"``); ``pretrained=True`` loads a weight file
+described in the ``zoo/`` manifest (see :mod:`compressai_isp.zoo.weights`), never from the
+network, and keyword arguments may only repeat what its card records (a card without an input
+space records ``"paper"``).
 
 Quality ladders (paper §4.1): ``lambdas[arch][quality]`` is the λ of ``L = R + λ·255²·MSE``.
 """
@@ -106,10 +109,11 @@ def _build(arch: str, quality: int, metric: str, pretrained: bool, **kwargs: Any
     if not pretrained:
         return cls(**{**cfgs[arch][quality], **kwargs})
     weights = get_weights(arch, quality, metric)
-    clashing = {k: v for k, v in kwargs.items() if weights.config.get(k) != v}
+    trained_with = weights.full_config
+    clashing = {k: v for k, v in kwargs.items() if trained_with.get(k) != v}
     if clashing:
         raise ValueError(
-            f"{arch} q{quality} pretrained weights were trained with {weights.config}; "
+            f"{arch} q{quality} pretrained weights were trained with {trained_with}; "
             f"cannot override {clashing}"
         )
     model = cls(**weights.config)
@@ -223,18 +227,32 @@ class ModelFile(NamedTuple):
     metric: str
 
 
+def _recorded_input_space(state: dict[str, Any], path: Path, requested: str | None) -> str | None:
+    """The input space the file's config records (an export's ``config``, a training
+    checkpoint's ``model_config``), else ``requested``; a one-line error when they differ."""
+    recorded = state.get("config") or state.get("model_config")
+    space = recorded.get("input_space") if isinstance(recorded, dict) else None
+    if space is not None and requested is not None and space != requested:
+        raise ValueError(
+            f"checkpoint {path} holds input_space {space!r}, not the requested {requested!r}"
+        )
+    return space if space is not None else requested
+
+
 def load_model_file(
     path: str | os.PathLike[str],
     arch: str | None = None,
     quality: int | None = None,
     metric: str | None = None,
+    input_space: str | None = None,
 ) -> ModelFile:
     """Rebuild the model of a training checkpoint, an exported ``model_best.pth`` or a state dict.
 
-    The architecture, quality and metric come from the file when it records them (the training
-    CLI's files do), else from the arguments, which must not contradict the file; the widths
-    come from the weights themselves (``from_state_dict``). Every failure is a one-line
-    ``ValueError`` naming the file.
+    The architecture, quality, metric and input space come from the file when it records them
+    (the training CLI's files do), else from the arguments, which must not contradict the file;
+    the widths come from the weights themselves (``from_state_dict``). A bare state dict records
+    no input space (tensors do not show it): a RAW model comes back in ``"paper"`` space unless
+    ``input_space`` says otherwise. Every failure is a one-line ``ValueError`` naming the file.
     """
     from compressai_isp.training.checkpoint import load_state_file
 
@@ -255,8 +273,13 @@ def load_model_file(
         raise ValueError(f"checkpoint {path} does not record its architecture; pass -a ARCH")
     if arch not in MODELS:
         raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(MODELS))}")
+    space = _recorded_input_space(state, path, input_space)
+    if space is not None and getattr(MODELS[arch], "input_kind", None) != "raw":
+        raise ValueError(f"checkpoint {path}: {arch} takes sRGB and has no input space")
     try:
-        model = MODELS[arch].from_state_dict(state_dict)
+        model = MODELS[arch].from_state_dict(
+            state_dict, **({} if space is None else {"input_space": space})
+        )
     except (KeyError, RuntimeError, TypeError, AttributeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"checkpoint {path} does not hold {arch} weights ({first})") from None

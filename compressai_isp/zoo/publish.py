@@ -7,8 +7,10 @@ The input is the training CLI's inference export (``{"arch", "quality", "config"
 "state_dict"}``). The model is rebuilt from its config, its entropy-coder tables are refreshed
 (``update(force=True)``), and its state dict is written to ``<arch>-q<quality>-<sha8>.pth``; the
 manifest entry (replacing any previous one for the same arch/quality/metric) records the file's
-sha256, the config, the parameter count and every field of ``--meta-json`` (λ, training
-command, steps, data, measured metrics). Both files are written atomically.
+sha256, the rebuilt model's config (with, for a RAW-input model, its ``input_space``: an export
+made before models recorded it is ``"paper"``), the parameter count and every field of
+``--meta-json`` (λ, training command, steps, data, measured metrics). Both files are written
+atomically.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def publish(
     model.load_state_dict(export["state_dict"])
     if hasattr(model, "update"):
         model.update(force=True)
+    # The model's own config names its input space even where the export's predates it.
+    config = dict(getattr(model, "config", None) or config)
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     data = buf.getvalue()

@@ -2,7 +2,8 @@
 
 Like torchvision's weights API, every weight file is described by a :class:`Weights` entry:
 the file and its sha256, the architecture, quality and constructor config it was trained
-with, the exact training command, the data, and the metrics measured on the test split.
+with (for a RAW-input model, its ``input_space``: see :attr:`Weights.input_space`), the exact
+training command, the data, and the metrics measured on the test split.
 ``zoo/manifest.json`` at the repository root is the one source of truth; nothing is ever
 downloaded. Set ``COMPRESSAI_ISP_ZOO`` to use another folder with the same layout.
 """
@@ -50,6 +51,24 @@ class Weights:
     @property
     def path(self) -> Path:
         return zoo_dir() / self.file
+
+    @property
+    def input_space(self) -> str | None:
+        """The input space the weights were trained on (:mod:`compressai_isp.data.input_space`):
+        the card's ``config["input_space"]``; ``"paper"`` for a RAW-input model whose card
+        predates the field (every weight file shipped before it was trained on the paper's
+        input); ``None`` for a model of sRGB."""
+        if "input_space" in self.config:
+            return self.config["input_space"]
+        from compressai_isp.registry import MODELS
+
+        return "paper" if getattr(MODELS.get(self.arch), "input_kind", None) == "raw" else None
+
+    @property
+    def full_config(self) -> dict[str, Any]:
+        """:attr:`config` with the input space a card without it implies."""
+        space = self.input_space
+        return {**self.config, "input_space": space} if space is not None else dict(self.config)
 
     def get_state_dict(self, check_hash: bool = True) -> dict[str, Tensor]:
         """Load the state dict (``weights_only=True``) after checking the file's sha256."""
