@@ -25,9 +25,16 @@ from typing import Any
 
 import torch
 
+from compressai_isp.data import INPUT_SPACES, SYNTHETIC_ISPS
 from compressai_isp.distill import ALPHA0_DECODER, ALPHA0_ENCODER, GAMMA
 from compressai_isp.precision import PRECISIONS
-from compressai_isp.training.data import DATASET_KINDS, build_datasets, default_cache_dir
+from compressai_isp.registry import MODELS
+from compressai_isp.training.data import (
+    DATASET_KINDS,
+    DataRecipe,
+    build_datasets,
+    default_cache_dir,
+)
 from compressai_isp.training.loop import (
     NonFiniteLossError,
     TeacherConfig,
@@ -233,6 +240,22 @@ def build_parser() -> argparse.ArgumentParser:
         "'none' decodes every time)",
     )
     g.add_argument(
+        "--input-space",
+        choices=INPUT_SPACES,
+        default="paper",
+        help="what the packed RAW is normalised for (recorded in the model): 'paper' (RAWtoBit "
+        "§4.1, black/white levels) or 'camera-normalised' (also the file's as-shot white "
+        "balance and camera->sRGB matrix) (default: %(default)s)",
+    )
+    g.add_argument(
+        "--synthetic-isp",
+        choices=SYNTHETIC_ISPS,
+        default="unprocessing",
+        help="the ISP synthetic: folders imitate: 'unprocessing' (the paper's recipe, the "
+        "source image is the target) or 'libraw' (the ISP of the raw: targets, one ISP for "
+        "every target) (default: %(default)s)",
+    )
+    g.add_argument(
         "--strict-data",
         action="store_true",
         help="fail on an unusable file instead of skipping it with a warning",
@@ -338,6 +361,20 @@ def _teacher(args: argparse.Namespace, role: str, alpha0: float) -> TeacherConfi
     return TeacherConfig(arch, ckpt, alpha0)
 
 
+def _model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``--model-kwargs`` plus the RAW input space of ``--input-space`` (a RAW-input model
+    records it, so its encoder normalises a photo the way it was trained)."""
+    kwargs = dict(args.model_kwargs)
+    declared = kwargs.pop("input_space", args.input_space)
+    if declared != args.input_space:
+        raise TrainingError(
+            f"--model-kwargs input_space={declared} contradicts --input-space {args.input_space}"
+        )
+    if MODELS[args.arch].input_kind == "raw":
+        kwargs["input_space"] = args.input_space
+    return kwargs
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Validate the parsed flags and load the datasets."""
     for name in ("batch_size", "test_batch_size"):
@@ -351,9 +388,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     h, w = args.patch_size
     if h <= 0 or w <= 0 or h % 2 or w % 2:
         raise TrainingError(f"--patch-size must be positive and even, got {h} {w}")
+    model_kwargs = _model_kwargs(args)
     # A patch the model cannot take is refused before any data is decoded.
     quality = args.quality if args.quality is not None else 1
-    probe = build_model(args.arch, quality, args.metric, args.model_kwargs)
+    probe = build_model(args.arch, quality, args.metric, model_kwargs)
     check_patch_size(probe, (h, w), f"--model {args.arch}")
     del probe
     teacher_enc = _teacher(args, "enc", args.kd_alpha_enc)
@@ -363,20 +401,22 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         cache_dir: Path | None = default_cache_dir()
     else:
         cache_dir = None if args.cache_dir.lower() == "none" else Path(args.cache_dir)
-    train_sets, val_sets, desc = build_datasets(
-        args.dataset,
-        (h, w),
-        val=not args.no_val,
-        val_specs=args.val_dataset,
+    recipe = DataRecipe(
+        patch_size=(h, w),
         cache_dir=cache_dir,
         skip_unreadable=not args.strict_data,
+        input_space=args.input_space,
+        synthetic_isp=args.synthetic_isp,
+    )
+    train_sets, val_sets, desc = build_datasets(
+        args.dataset, recipe, val=not args.no_val, val_specs=args.val_dataset
     )
     return TrainConfig(
         arch=args.arch,
         quality=args.quality,
         metric=args.metric,
         lmbda=args.lmbda,
-        model_kwargs=args.model_kwargs,
+        model_kwargs=model_kwargs,
         pretrained=args.pretrained,
         init=args.init,
         isp_init=args.isp_init,
@@ -415,6 +455,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         progress=not args.no_progress,
         tensorboard=not args.no_tensorboard,
         export=not args.no_export,
+        input_space=args.input_space,
+        synthetic_isp=args.synthetic_isp,
         train_sets=train_sets,
         val_sets=val_sets,
         dataset_desc=desc,

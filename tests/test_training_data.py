@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import imagecodecs
+import numpy as np
 import pytest
 
 from compressai_isp.data import make_synthetic_dng
 from compressai_isp.train import main
-from compressai_isp.training.data import build_datasets
+from compressai_isp.training.checkpoint import load_checkpoint
+from compressai_isp.training.data import DataRecipe, build_datasets
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -25,7 +28,7 @@ def two_photos(tmp_path_factory) -> Path:
 
 
 def test_a_folder_too_small_to_split_validates_on_its_training_images(two_photos, capsys):
-    train, valid, _ = build_datasets([f"raw:{two_photos}"], (64, 64), cache_dir=None)
+    train, valid, _ = build_datasets([f"raw:{two_photos}"], DataRecipe((64, 64)))
     assert valid == train and len(train[0]) == 2
     note = capsys.readouterr().err
     assert "no validation split" in note and "fixed patches of its 2 training images" in note
@@ -35,7 +38,7 @@ def test_a_folder_too_small_to_split_validates_on_its_training_images(two_photos
 def test_a_real_validation_split_is_still_used_when_there_is_one(tmp_path, capsys):
     for i in range(3):  # 3 files: one each for train, val and test
         make_synthetic_dng(tmp_path / f"{i}.dng", i, "RGGB", (160, 192))
-    train, valid, _ = build_datasets([f"raw:{tmp_path}"], (64, 64), cache_dir=None)
+    train, valid, _ = build_datasets([f"raw:{tmp_path}"], DataRecipe((64, 64)))
     assert len(train[0]) == 1 and len(valid[0]) == 1 and valid[0] is not train[0]
     assert "no validation split" not in capsys.readouterr().err
 
@@ -62,3 +65,38 @@ def test_two_photos_train_validate_and_export(two_photos, tmp_path):
     assert (tmp_path / "run" / "model_best.pth").is_file()
     log = (tmp_path / "run" / "log.csv").read_text()
     assert "val" in log  # the validation rows were written
+
+
+def test_camera_normalised_training_reads_that_space_and_records_it_in_the_model(
+    two_photos, tmp_path
+):
+    run = tmp_path / "run"
+    assert _train(two_photos, run, "--batch-size", "2", "--input-space", "camera-normalised") == 0
+    exported = load_checkpoint(run / "model_best.pth")
+    assert exported["config"]["input_space"] == "camera-normalised"
+    assert exported["training_data"]["input_space"] == "camera-normalised"
+    assert exported["training_data"]["synthetic_isp"] == "unprocessing"
+
+
+def test_every_folder_of_a_run_gets_the_runs_input_space_and_synthetic_isp(two_photos, tmp_path):
+    kodak = tmp_path / "png"
+    kodak.mkdir()
+    for i in range(20):
+        image = np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        (kodak / f"{i:02d}.png").write_bytes(imagecodecs.png_encode(image))
+    recipe = DataRecipe((64, 64), input_space="camera-normalised", synthetic_isp="libraw")
+    train, _, _ = build_datasets([f"raw:{two_photos}", f"synthetic:{kodak}"], recipe)
+    assert [t.input_space for t in train] == ["camera-normalised"] * 2
+    assert train[1].isp == "libraw"
+    assert len(train[1]) == 16  # 1 validation and 3 test images of the 20 are held out
+
+
+def test_model_kwargs_may_not_contradict_the_input_space(two_photos, tmp_path, capsys):
+    kwargs = TINY_RBN_ARG + ",input_space=paper"
+    code = main(
+        ["-m", "rbn", "-q", "1", "--model-kwargs", kwargs, "-d", f"raw:{two_photos}",
+         "--input-space", "camera-normalised", "--max-steps", "1", "--save", str(tmp_path)]
+    )  # fmt: skip
+    assert code == 2
+    message = capsys.readouterr().err
+    assert "input_space=paper contradicts --input-space camera-normalised" in message

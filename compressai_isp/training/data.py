@@ -17,12 +17,13 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset
 
-__all__ = ["DATASET_KINDS", "parse_spec", "build_datasets"]
+__all__ = ["DATASET_KINDS", "DataRecipe", "parse_spec", "build_datasets"]
 
 DATASET_KINDS = ("raw", "paired", "synthetic")
 
@@ -64,25 +65,33 @@ def default_cache_dir() -> Path:
     return Path(base) / "compressai-isp" / "pairs"
 
 
-def _make(
-    kind: str,
-    path: Path,
-    split: str,
-    patch_size: tuple[int, int],
-    cache_dir: Path | None,
-    skip_unreadable: bool,
-) -> Dataset:
+@dataclass(frozen=True)
+class DataRecipe:
+    """How every folder of a run is read: the same for all of them, so one run sees one input
+    space and imitates one ISP."""
+
+    patch_size: tuple[int, int]
+    cache_dir: Path | None = None
+    skip_unreadable: bool = True
+    input_space: str = "paper"  # compressai_isp.data.INPUT_SPACES
+    synthetic_isp: str = "unprocessing"  # compressai_isp.data.SYNTHETIC_ISPS
+
+
+def _make(kind: str, path: Path, split: str, recipe: DataRecipe) -> Dataset:
     from compressai_isp.data import PairedFolder, RawFolder, SyntheticRawFolder
 
     cls: Any = {"raw": RawFolder, "paired": PairedFolder, "synthetic": SyntheticRawFolder}[kind]
+    extra = {"isp": recipe.synthetic_isp} if kind == "synthetic" else {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ds = cls(
             path,
             split=split,
-            patch_size=patch_size,
-            cache_dir=cache_dir,
-            skip_unreadable=skip_unreadable,
+            patch_size=recipe.patch_size,
+            cache_dir=recipe.cache_dir,
+            skip_unreadable=recipe.skip_unreadable,
+            input_space=recipe.input_space,
+            **extra,
         )
     for w in caught:  # one line per skipped file, not a warnings traceback
         print(f"warning: {kind}:{path}: {w.message}", file=sys.stderr)
@@ -91,19 +100,18 @@ def _make(
 
 def build_datasets(
     specs: list[str],
-    patch_size: tuple[int, int],
+    recipe: DataRecipe,
     *,
     val: bool = True,
     val_specs: list[str] | None = None,
-    cache_dir: Path | None = None,
-    skip_unreadable: bool = True,
 ) -> tuple[list[Dataset], list[Dataset], list[str]]:
     """Training sets, validation sets and a description of each training set.
 
     ``raw:`` and ``paired:`` folders contribute their ``"train"`` split to training and their
-    ``"val"`` split to validation (the data layer's 80:5:15 split). ``synthetic:`` folders are
-    used whole for training (the data layer's default split, ``"all"``) and contribute nothing
-    to validation, so validation measures real RAW. A folder too small for a validation split
+    ``"val"`` split to validation (the data layer's 80:5:15 split). ``synthetic:`` folders
+    contribute their ``"train"`` split too, holding out their ``"val"`` and ``"test"`` splits
+    (for the Kodak suite: 19 images trained on, 4 for a synthetic test set), and nothing to
+    validation, so validation measures real RAW. A folder too small for a validation split
     (one or two files, or no usable file in it) is validated on fixed patches of its training
     images instead, with a note saying so: training on a handful of photos then runs out of the
     box, and its validation measures the fit to them, not generalisation. ``val_specs``
@@ -115,13 +123,13 @@ def build_datasets(
 
     def make(spec: str, kind: str, path: Path, split: str) -> Dataset:
         try:
-            return _make(kind, path, split, patch_size, cache_dir, skip_unreadable)
+            return _make(kind, path, split, recipe)
         except (ValueError, OSError) as err:
             raise TrainingDataError(f"--dataset {spec}: {err}") from None
 
     for spec in specs:
         kind, path = parse_spec(spec)
-        train.append(make(spec, kind, path, "all" if kind == "synthetic" else "train"))
+        train.append(make(spec, kind, path, "train"))
         if val and val_specs is None and kind != "synthetic":
             try:
                 valid.append(make(spec, kind, path, "val"))

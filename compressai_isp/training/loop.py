@@ -147,6 +147,8 @@ class TrainConfig:
     progress: bool = True
     tensorboard: bool = True
     export: bool = True
+    input_space: str = "paper"  # of every dataset (the model records its own)
+    synthetic_isp: str = "unprocessing"  # what synthetic: folders imitate
     train_sets: list[Dataset] = field(default_factory=list)
     val_sets: list[Dataset] = field(default_factory=list)
     dataset_desc: list[str] = field(default_factory=list)
@@ -795,6 +797,11 @@ class Trainer:
             "step": st["step"],
             "best_loss": st.get("best_loss"),
             "training_precision": st.get("precision"),
+            "training_data": {
+                "datasets": list(self.cfg.dataset_desc),
+                "input_space": self.cfg.input_space,
+                "synthetic_isp": self.cfg.synthetic_isp,
+            },
             "state_dict": model.state_dict(),
         }
         return save_checkpoint(out, self.save_dir / MODEL_NAME)
