@@ -26,6 +26,12 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TINY = {"N": 16, "M": 16, "N_hyper": 16, "decoder_width": 8}
 
 
+def _pair(sample: EvalSample) -> tuple[torch.Tensor, torch.Tensor]:
+    """A sample's paper-space packed RAW and its ground truth."""
+    image = sample.load()
+    return image.raw, image.srgb
+
+
 @pytest.fixture(scope="module")
 def raw_dir(tmp_path_factory):
     # Sizes that are not multiples of the model's 64-px packed-RAW stride, two CFAs, a subfolder.
@@ -58,7 +64,8 @@ def checkpoints(tmp_path_factory, tiny_rbn):
 def test_dataset_is_every_raw_file_recursively_sorted(raw_dir):
     samples = collect_dataset(raw_dir)
     assert [s.name for s in samples] == ["a.dng", "sub/b.dng"]
-    raw, srgb = samples[1].load()
+    image = samples[1].load()
+    raw, srgb = image.raw, image.srgb
     assert raw.shape[0] == 4 and srgb.shape[1:] == (2 * raw.shape[1], 2 * raw.shape[2])
 
 
@@ -77,14 +84,15 @@ def test_a_paired_folder_supplies_its_own_targets(tmp_path, tiny_rbn):
     Image.new("RGB", (52, 36), (200, 100, 50)).save(tmp_path / "srgb" / "a.png")
     [sample] = collect_dataset(tmp_path)
     assert sample.name == "raw/a.dng"
-    _, target = sample.load()
+    image = sample.load()
+    target = image.srgb
     assert target[:, 0, 0].mul(255).round().tolist() == [200.0, 100.0, 50.0]
-    metrics, x_hat = inference(tiny_rbn, *sample.load())
+    metrics, x_hat = inference(tiny_rbn, image.raw, target)
     assert metrics["psnr-rgb"] == pytest.approx(compute_metrics(target, x_hat)["psnr-rgb"])
 
 
 def test_real_coding_counts_stream_bytes_over_srgb_pixels(raw_dir, tiny_rbn):
-    raw, srgb = collect_dataset(raw_dir)[0].load()
+    raw, srgb = _pair(collect_dataset(raw_dir)[0])
     metrics, x_hat = inference(tiny_rbn, raw, srgb)
     assert x_hat.shape == (1, *srgb.shape)  # padded for the model, cropped back
     enc = tiny_rbn.compress(pad_to_multiple(raw[None], tiny_rbn.downsampling_factor))
@@ -96,7 +104,7 @@ def test_real_coding_counts_stream_bytes_over_srgb_pixels(raw_dir, tiny_rbn):
 
 
 def test_entropy_estimation_reconstructs_the_same_image(raw_dir, tiny_rbn):
-    raw, srgb = collect_dataset(raw_dir)[1].load()
+    raw, srgb = _pair(collect_dataset(raw_dir)[1])
     coded, x_coded = inference(tiny_rbn, raw, srgb)
     estimated, x_est = inference(tiny_rbn, raw, srgb, entropy_estimation=True)
     # decompress() clamps to [0, 1]; forward() does not (the 8-bit metrics clamp both).
@@ -110,7 +118,7 @@ def test_compressai_srgb_models_code_the_libraw_rendering(raw_dir):
     # A plain CompressAI model has no input_kind: it is an sRGB codec of the LibRaw rendering.
     model = JointAutoregressiveHierarchicalPriors(N=8, M=8).eval()
     model.update(force=True)
-    raw, srgb = collect_dataset(raw_dir)[0].load()
+    raw, srgb = _pair(collect_dataset(raw_dir)[0])
     metrics, x_hat = inference(model, raw, srgb, entropy_estimation=True)
     assert x_hat.shape == (1, *srgb.shape)
     # Its rate is counted over the rendering's own pixels (no 4x RAW factor).
@@ -125,7 +133,7 @@ def test_eval_model_averages_over_images_and_saves_outputs(raw_dir, tiny_rbn, tm
     avg = eval_model(
         tiny_rbn, samples, output_dir=tmp_path, run_name="run", per_image=True, progress=False
     )
-    per = [inference(tiny_rbn, *s.load())[0] for s in samples]
+    per = [inference(tiny_rbn, *_pair(s))[0] for s in samples]
     assert avg["bpp"] == pytest.approx((per[0]["bpp"] + per[1]["bpp"]) / 2)
     assert (tmp_path / "run" / "a.png").is_file() and (tmp_path / "run" / "sub" / "b.png").is_file()
     record = json.loads((tmp_path / "sub" / "b-run.json").read_text())
@@ -143,9 +151,10 @@ def test_cli_checkpoint_writes_compressai_shaped_json(raw_dir, checkpoints, tmp_
     assert json.loads(capsys.readouterr().out) == data
     assert data["name"] == "rbn-mse" and data["description"] == "Inference (ans)"
     results = data["results"]
-    assert set(results) == {*METRIC_KEYS, "checkpoint"}
+    assert set(results) == {*METRIC_KEYS, "checkpoint", "input_space"}
     assert all(len(v) == 2 for v in results.values())
     assert results["checkpoint"] == [str(p) for p in checkpoints]
+    assert results["input_space"] == ["paper", "paper"]  # the models' own, from their config
 
 
 def test_bf16_transforms_measure_close_to_fp32_with_real_coding(raw_dir, checkpoints, tmp_path):
@@ -250,7 +259,7 @@ def test_half_precision_coding_stays_close_to_float(raw_dir):
     torch.manual_seed(0)
     model = zoo.rbn(quality=1, **TINY)
     model.update(force=True)
-    raw, srgb = collect_dataset(raw_dir)[0].load()
+    raw, srgb = _pair(collect_dataset(raw_dir)[0])
     full, _ = inference(model.eval(), raw, srgb)
     half, x_half = inference(model.half(), raw, srgb, half=True)
     assert x_half.dtype == torch.float32 and x_half.shape == (1, *srgb.shape)
@@ -280,7 +289,7 @@ def test_several_rate_points_decode_each_image_once(raw_dir, tiny_rbn):
 def test_raw_output_models_are_scored_against_the_raw(raw_dir):
     teacher = zoo.raw_comp_teacher(quality=1, N=16, K=16, N_hyper=16).eval()
     teacher.update(force=True)
-    raw, srgb = collect_dataset(raw_dir)[0].load()
+    raw, srgb = _pair(collect_dataset(raw_dir)[0])
     metrics, x_hat = inference(teacher, raw, srgb)
     assert x_hat.shape == (1, *raw.shape)
     assert set(metrics) == {"psnr-raw", "ms-ssim-raw", "bpp", "encoding_time", "decoding_time"}
@@ -310,3 +319,82 @@ def test_a_model_without_entropy_model_is_refused_in_one_line(raw_dir, tmp_path,
     assert main(["checkpoint", str(raw_dir), "-p", str(tmp_path / "isp.pth"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "liteispnet has no entropy model" in err
+
+
+def test_each_input_space_is_the_datasets_own_from_one_decode(raw_dir):
+    from compressai_isp.data import RawFolder
+
+    normalised = RawFolder(raw_dir, split="all", full_image=True, input_space="camera-normalised")
+    for i, sample in enumerate(collect_dataset(raw_dir)):
+        image = sample.load()
+        raw, srgb = normalised[i]
+        assert torch.equal(image.input("camera-normalised"), raw)
+        assert torch.equal(image.srgb, srgb)
+        # The synthetic camera has gains and a matrix: the spaces really differ.
+        assert image.input("paper") is image.raw and not torch.equal(image.raw, raw)
+        assert image.input(None) is image.raw  # sRGB-input models ignore it
+
+
+def _record_analysis_inputs(model):
+    """The tensors ``model.g_a`` is called on, in call order."""
+    seen = []
+    model.g_a.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    return seen
+
+
+@pytest.mark.parametrize("entropy_estimation", [True, False])
+def test_models_of_different_input_spaces_each_see_their_own(raw_dir, entropy_estimation):
+    torch.manual_seed(0)
+    paper = zoo.rbn(quality=1, **TINY).eval()
+    normalised = zoo.rbn(quality=1, **TINY, input_space="camera-normalised").eval()
+    normalised.load_state_dict(paper.state_dict())  # same weights: only the input differs
+    for model in (paper, normalised):
+        model.update(force=True)
+    seen = {"paper": _record_analysis_inputs(paper)}
+    seen["camera-normalised"] = _record_analysis_inputs(normalised)
+    samples = collect_dataset(raw_dir)
+    per_run = eval_models(
+        [paper, normalised], samples, entropy_estimation=entropy_estimation, progress=False
+    )
+    for i, sample in enumerate(samples):
+        image = sample.load()
+        for space, inputs in seen.items():
+            expected = image.input(space)[None]
+            received = inputs[i][..., : expected.shape[-2], : expected.shape[-1]]  # unpadded
+            assert torch.equal(received, expected), space
+    assert len(per_run) == 2 and all(r["bpp"] > 0 for r in per_run)
+
+
+def test_a_raw_model_without_an_input_space_is_refused_before_decoding(raw_dir, tiny_rbn):
+    class Undeclared(torch.nn.Module):
+        input_kind, output_kind = "raw", "srgb"
+
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(4, 12, 1)
+
+    loads = []
+    samples = [EvalSample("x.dng", lambda: loads.append(1))]
+    with pytest.raises(EvalError, match="Undeclared takes packed RAW but declares no input_space"):
+        eval_models([tiny_rbn, Undeclared()], samples, progress=False)
+    assert not loads
+
+
+def test_cli_records_each_rate_points_input_space(raw_dir, checkpoints, tmp_path):
+    torch.manual_seed(4)
+    model = zoo.rbn(quality=1, **TINY, input_space="camera-normalised")
+    export = {"arch": "rbn", "quality": 1, "config": model.config, "state_dict": model.state_dict()}
+    torch.save(export, tmp_path / "normalised.pth")
+    out, per_image = tmp_path / "mixed.json", tmp_path / "per-image"
+    argv = ["checkpoint", str(raw_dir), "-p", str(checkpoints[0]), str(tmp_path / "normalised.pth")]
+    argv += ["-o", str(out), "-d", str(per_image), "--per-image", "--quiet"]
+    assert main([*argv, "--entropy-estimation"]) == 0
+    results = json.loads(out.read_text())["results"]
+    assert results["input_space"] == ["paper", "camera-normalised"]
+    record = json.loads((per_image / "a-normalised-entropy-estimation.json").read_text())
+    assert record["results"]["input_space"] == "camera-normalised"
+    # Each got its own input: the normalised model's own single-model run gives its numbers.
+    alone = tmp_path / "alone.json"
+    argv = ["checkpoint", str(raw_dir), "-p", str(tmp_path / "normalised.pth"), "-o", str(alone)]
+    assert main([*argv, "--entropy-estimation", "--quiet"]) == 0
+    assert json.loads(alone.read_text())["results"]["bpp"] == results["bpp"][1:]

@@ -9,7 +9,12 @@
   (:func:`compressai_isp.metrics.srgb_num_pixels`);
 * images whose packed RAW side is not a multiple of ``model.downsampling_factor`` are
   replicate-padded (:func:`compressai_isp.models.pad_to_multiple`) and the output cropped back,
-  so any camera's frame size works; bits are those of the padded stream over the true pixels.
+  so any camera's frame size works; bits are those of the padded stream over the true pixels;
+* every RAW-input model sees the packed RAW in **its own input space** (``model.input_space``:
+  ``"paper"`` or ``"camera-normalised"``, :mod:`compressai_isp.data.input_space`), made from the
+  file's own colour metadata; models of different spaces evaluate in one run (each image is
+  decoded once, each space derived from it once) against the same ground truth, and the result
+  JSON records each rate point's space under ``results["input_space"]`` (``null``: sRGB input).
 
 By default the model really entropy-codes every image (``compress`` then ``decompress``; bits =
 8 x the bytes of the streams) and the timings are those of the two calls; with
@@ -32,13 +37,15 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
+from compressai_isp.data.input_space import CameraColour, to_input_space
 from compressai_isp.metrics import (
     bpp_from_likelihoods,
     bpp_from_strings,
@@ -53,6 +60,7 @@ from compressai_isp.utils.results import make_result, write_json_atomic
 
 __all__ = [
     "EvalError",
+    "EvalImage",
     "EvalSample",
     "add_dataset_arguments",
     "collect_dataset",
@@ -63,6 +71,7 @@ __all__ = [
     "load_checkpoint",
     "load_pretrained",
     "main",
+    "model_input_space",
     "set_threads",
     "UsageError",
 ]
@@ -72,12 +81,43 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass
+class EvalImage:
+    """One decoded test image: paper-space packed RAW ``[4,h,w]``, its ground truth
+    ``[3,2h,2w]`` and the colour metadata that maps it to the other input spaces."""
+
+    raw: Tensor
+    srgb: Tensor
+    colour: CameraColour
+    _inputs: dict[str, Tensor] = field(default_factory=dict, repr=False)
+
+    def input(self, space: str | None) -> Tensor:
+        """The packed RAW in ``space`` (``None``, for sRGB-input models: the paper RAW, which
+        they do not look at), computed once per space."""
+        if space is None:
+            return self.raw
+        if space not in self._inputs:
+            self._inputs[space] = to_input_space(self.raw, self.colour, space)
+        return self._inputs[space]
+
+
 @dataclass(frozen=True)
 class EvalSample:
-    """One test image: a name (path relative to the data set) and how to load its pair."""
+    """One test image: a name (path relative to the data set) and how to decode it."""
 
     name: str
-    load: Callable[[], tuple[Tensor, Tensor]]  # -> (packed RAW [4,h,w], sRGB [3,2h,2w])
+    load: Callable[[], EvalImage]
+
+
+def _decoded_image(dataset: Any, index: int) -> EvalImage:
+    # The dataset's own __getitem__ gives one input space per decode; a run with models of
+    # several spaces needs the paper RAW and its colour from one decode (LibRaw's render is the
+    # expensive part), so this reads the entry as __getitem__ does for full images.
+    from compressai_isp.data.raw import normalize_packed, srgb_to_tensor
+
+    entry = dataset._entry(dataset.items[index])
+    raw = normalize_packed(np.asarray(entry.packed), entry.black, entry.white)
+    return EvalImage(raw, srgb_to_tensor(np.asarray(entry.srgb)), dataset._colour(entry))
 
 
 def collect_dataset(
@@ -132,7 +172,10 @@ def collect_dataset(
         except ValueError:
             return path.name
 
-    return [EvalSample(name(Path(p)), lambda i=i: dataset[i]) for i, p in enumerate(raw_paths)]
+    return [
+        EvalSample(name(Path(p)), lambda i=i: _decoded_image(dataset, i))
+        for i, p in enumerate(raw_paths)
+    ]
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
@@ -189,6 +232,17 @@ def _model_kinds(model: nn.Module) -> tuple[str, str, int]:
     )
 
 
+def model_input_space(model: nn.Module) -> str | None:
+    """The input space ``model``'s packed RAW must be in (``None``: the model takes the sRGB
+    rendering); a RAW-input model that declares none is refused rather than guessed."""
+    if _model_kinds(model)[0] != "raw":
+        return None
+    space = getattr(model, "input_space", None)
+    if space is None:
+        raise ValueError(f"{type(model).__name__} takes packed RAW but declares no input_space")
+    return space
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -205,7 +259,8 @@ def inference(
 ) -> tuple[dict[str, float], Tensor]:
     """Code one image and measure it; returns ``(metrics, reconstruction [1,C,H,W])``.
 
-    ``raw`` is the packed RAW ``[4,h,w]`` (or ``[1,4,h,w]``), ``srgb`` its target ``[3,2h,2w]``.
+    ``raw`` is the packed RAW ``[4,h,w]`` (or ``[1,4,h,w]``) already in the model's input space
+    (:meth:`EvalImage.input` of :func:`model_input_space`), ``srgb`` its target ``[3,2h,2w]``.
     The model sees ``raw`` or ``srgb`` according to ``model.input_kind`` and is scored against
     ``srgb`` or ``raw`` according to ``model.output_kind``.
     """
@@ -285,8 +340,10 @@ def eval_models(
     """Average metrics of each model (one rate point each) over ``samples``.
 
     Image-major: every image is decoded once (LibRaw rendering included) and coded by every
-    model, instead of once per rate point. With ``output_dir``: reconstructions go to
-    ``output_dir/<run name>/<image>.png`` and, with ``per_image``, each image's metrics to
+    model, instead of once per rate point; each model gets the image in its own input space
+    (:func:`model_input_space`), every space made once per image. With ``output_dir``:
+    reconstructions go to ``output_dir/<run name>/<image>.png`` and, with ``per_image``, each
+    image's metrics (and the model's input space) to
     ``output_dir/<image dir>/<stem>-<run name>.json`` (CompressAI's layout).
     """
     from tqdm import tqdm
@@ -308,13 +365,18 @@ def eval_models(
         samples, desc="eval", unit="img", disable=None if progress else True, file=sys.stderr,
         leave=False,
     )  # fmt: skip
+    try:
+        spaces = [model_input_space(model) for model in models]
+    except ValueError as err:
+        raise EvalError(str(err)) from None
     for sample in bar:
-        raw, srgb = sample.load()
-        for model, run_name, total in zip(models, run_names, totals, strict=True):
+        image = sample.load()
+        for model, space, run_name, total in zip(models, spaces, run_names, totals, strict=True):
             try:
                 rv, x_hat = inference(
-                    model, raw, srgb, entropy_estimation=entropy_estimation, half=half
-                )
+                    model, image.input(space), image.srgb,
+                    entropy_estimation=entropy_estimation, half=half,
+                )  # fmt: skip
             except (RuntimeError, ValueError) as err:
                 msg = str(err).strip()
                 first = msg.splitlines()[0] if msg else type(err).__name__
@@ -332,7 +394,7 @@ def eval_models(
                             "source": sample.name,
                             "name": name,
                             "description": f"Inference ({description})",
-                            "results": rv,
+                            "results": {**rv, "input_space": space},
                         },
                     )
             del x_hat
@@ -556,6 +618,29 @@ def _runs(
             )
 
 
+def _load_models(
+    args: argparse.Namespace, run_tag: str
+) -> tuple[list[str], list[Any], list[nn.Module], list[str]]:
+    """``(run names, rate-point labels, models, architectures)``, every rate point's model
+    loaded up front (a few hundred MB at most) so each image is decoded once for all of them."""
+    run_names, labels, models, archs = [], [], [], []
+    device = torch.device("cuda" if args.cuda else "cpu")
+    dtype = resolve_precision(args.precision, device)
+    for run_name, label, load in _runs(args, run_tag):
+        try:
+            model, arch = load()
+        except (LookupError, ValueError, OSError) as err:
+            # Weights that do not exist or cannot do the job: the command line must change.
+            raise UsageError(str(err)) from err
+        if args.verbose:
+            print(f"Using trained model {run_name}", file=sys.stderr)
+        run_names.append(run_name)
+        labels.append(label)
+        models.append(set_transform_precision(model.to(device), dtype, args.channels_last))
+        archs.append(arch)
+    return run_names, labels, models, archs
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Evaluate every rate point the arguments name; returns the result dict (and writes it)."""
     import compressai
@@ -580,23 +665,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     coder = "entropy estimation" if args.entropy_estimation else args.entropy_coder
     run_tag = "entropy-estimation" if args.entropy_estimation else args.entropy_coder
 
-    # Every rate point's model is loaded up front (a few hundred MB at most) so each image is
-    # decoded once for all of them.
-    run_names, labels, models, archs = [], [], [], []
-    for run_name, label, load in _runs(args, run_tag):
-        try:
-            model, arch = load()
-        except (LookupError, ValueError, OSError) as err:
-            # Weights that do not exist or cannot do the job: the command line must change.
-            raise UsageError(str(err)) from err
-        if args.verbose:
-            print(f"Using trained model {run_name}", file=sys.stderr)
-        run_names.append(run_name)
-        labels.append(label)
-        device = torch.device("cuda" if args.cuda else "cpu")
-        dtype = resolve_precision(args.precision, device)
-        models.append(set_transform_precision(model.to(device), dtype, args.channels_last))
-        archs.append(arch)
+    run_names, labels, models, archs = _load_models(args, run_tag)
     arch = archs[0]
     per_run = eval_models(
         models,
@@ -615,6 +684,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for k, v in metrics.items():
             results[k].append(v)
     results["quality" if args.source == "pretrained" else "checkpoint"] = labels
+    results["input_space"] = [model_input_space(model) for model in models]
     output = make_result(
         args.name or f"{arch}-{args.metric}", f"Inference ({coder})", dict(results)
     )
