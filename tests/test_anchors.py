@@ -8,6 +8,7 @@ from compressai_isp.data import load_pair, make_synthetic_dng
 from compressai_isp.metrics import compute_metrics
 from compressai_isp.models import CompNet, LiteISPNet
 from compressai_isp.utils.anchors import (
+    CLASSICAL_ISP,
     CODECS,
     PAPER_LITEISPNET_PSNR,
     codec_anchors,
@@ -53,7 +54,7 @@ def test_libraw_anchor_measures_the_rendering_against_itself(raw_dir):
     # bpp is the mean over images of 8 * file bytes / sRGB output pixels.
     expected_bpp, expected_psnr = [], []
     for s in samples:
-        _, srgb = s.load()
+        srgb = s.load().srgb
         image = np.ascontiguousarray((srgb * 255).round().byte().permute(1, 2, 0).numpy())
         decoded, nbytes, _, _ = codec_roundtrip(CODECS["jpeg"], image, 20)
         expected_bpp.append(8 * nbytes / (srgb.shape[1] * srgb.shape[2]))
@@ -79,8 +80,8 @@ def test_isp_anchor_reports_the_isp_only_ceiling(raw_dir):
 
     per_image = []
     for s in samples:
-        raw, srgb = s.load()
-        per_image.append(compute_metrics(srgb, render_isp(isp, raw))["psnr-rgb"])
+        image = s.load()
+        per_image.append(compute_metrics(image.srgb, render_isp(isp, image.raw))["psnr-rgb"])
     assert ceiling["results"]["psnr-rgb"][0] == pytest.approx(np.mean(per_image), abs=1e-4)
     # An untrained ISP renders wrong colours: the ceiling records how wrong.
     assert ceiling["results"]["delta-e00"][0] > 1.0
@@ -196,3 +197,92 @@ def test_cascade_refuses_a_checkpoint_of_another_architecture(raw_dir, tmp_path,
 def test_no_progress_bar_when_stderr_is_not_a_terminal(raw_dir, capsys):
     codec_anchors(collect_dataset(raw_dir), [CODECS["jpeg"]], qualities={"jpeg": [50]})
     assert "img" not in capsys.readouterr().err  # capsys' stderr is no terminal
+
+
+def test_classical_anchor_renders_the_camera_normalised_raw(raw_dir):
+    from compressai_isp.data import RawFolder, classical_isp
+
+    samples = collect_dataset(raw_dir)
+    results = codec_anchors(
+        samples, [CODECS["jpeg"]], qualities={"jpeg": [50, 95]}, isp=CLASSICAL_ISP, progress=False
+    )
+    jpeg, ceiling = results["jpeg"], results["isp-only"]
+    assert jpeg["name"] == "Classical ISP+JPEG" and "LibRaw rendering" in jpeg["description"]
+    assert jpeg["results"]["input_space"] == ["camera-normalised"] * 2
+    assert ceiling["name"] == "Classical ISP (no compression)" and "bpp" not in ceiling["results"]
+    assert ceiling["results"]["input_space"] == ["camera-normalised"]
+    # The ceiling is the classical ISP of the data set's own camera-normalised RAW vs LibRaw.
+    normalised = RawFolder(raw_dir, split="all", full_image=True, input_space="camera-normalised")
+    per_image, paper = [], []
+    for i, sample in enumerate(samples):
+        raw, srgb = normalised[i]
+        per_image.append(compute_metrics(srgb, classical_isp(raw)))
+        paper.append(compute_metrics(srgb, classical_isp(sample.load().raw))["psnr-rgb"])
+    for key in ("psnr-rgb", "delta-e00"):
+        expected = np.mean([m[key] for m in per_image])
+        assert ceiling["results"][key][0] == pytest.approx(expected, rel=1e-6)
+    # The colour science is in the metadata: fed the paper RAW it would miss by over 10 dB.
+    assert ceiling["results"]["psnr-rgb"][0] > np.mean(paper) + 10
+    assert ceiling["results"]["delta-e00"][0] < 3
+    r = jpeg["results"]
+    assert r["psnr-rgb"][0] < r["psnr-rgb"][1] <= ceiling["results"]["psnr-rgb"][0] + 0.5
+
+
+def test_cli_classical_pipeline_writes_curves_plot_and_bd_read(raw_dir, tmp_path):
+    from compressai_isp.utils.bd import bd_from_files
+    from compressai_isp.utils.plot import plot_rd
+
+    out = tmp_path / "classical"
+    argv = ["classical", str(raw_dir), "--codecs", "jpeg,webp", "-q", "30,60,90", "-o", str(out)]
+    assert main([*argv, "--quiet"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "classical-isp-only.json",
+        "classical-jpeg.json",
+        "classical-webp.json",
+    ]
+    curves = plot_rd(
+        [out / "classical-jpeg.json", out / "classical-isp-only.json"], [tmp_path / "rd.png"]
+    )
+    assert [c.name for c in curves] == ["Classical ISP+JPEG", "Classical ISP (no compression)"]
+    assert (tmp_path / "rd.png").stat().st_size > 0
+    jpeg = str(out / "classical-jpeg.json")
+    assert bd_from_files(jpeg, jpeg)["bd_rate_percent"] == pytest.approx(0.0, abs=1e-9)
+    ceiling_only = tmp_path / "ceiling"
+    argv = ["classical", str(raw_dir), "--codecs", "none", "-o", str(ceiling_only), "--quiet"]
+    assert main(argv) == 0
+    assert [p.name for p in ceiling_only.iterdir()] == ["classical-isp-only.json"]
+
+
+def test_isp_pipeline_feeds_a_checkpoints_own_input_space(raw_dir, tmp_path):
+    from compressai_isp.utils.anchors import load_isp, render_isp
+
+    torch.manual_seed(0)
+    isp = LiteISPNet(width=8, input_space="camera-normalised").eval()
+    ckpt = tmp_path / "isp.pth"
+    torch.save({"arch": "liteispnet", "config": isp.config, "state_dict": isp.state_dict()}, ckpt)
+    loaded = load_isp(str(ckpt))
+    assert loaded.input_space == "camera-normalised"
+    samples = collect_dataset(raw_dir)
+    ceiling = codec_anchors(samples, [], isp=loaded, progress=False)["isp-only"]["results"]
+    assert ceiling["input_space"] == ["camera-normalised"]
+    expected = []
+    for sample in samples:
+        image = sample.load()
+        rendered = render_isp(isp, image.input("camera-normalised"))
+        expected.append(compute_metrics(image.srgb, rendered)["psnr-rgb"])
+    assert ceiling["psnr-rgb"][0] == pytest.approx(np.mean(expected), abs=1e-4)
+
+
+def test_cascade_takes_the_isp_checkpoints_input_space(raw_dir, tmp_path):
+    isp = LiteISPNet(width=8, input_space="camera-normalised")
+    isp_ckpt, comp_ckpt = tmp_path / "isp.pth", tmp_path / "comp-net.pth"
+    torch.save(
+        {"arch": "liteispnet", "config": isp.config, "state_dict": isp.state_dict()}, isp_ckpt
+    )
+    torch.save({"arch": "comp-net", "state_dict": CompNet(8, 12).state_dict()}, comp_ckpt)
+    argv = ["cascade", str(raw_dir), "--isp-checkpoint", str(isp_ckpt), "-o", str(tmp_path)]
+    assert (
+        main([*argv, "--comp-checkpoint", str(comp_ckpt), "--entropy-estimation", "--quiet"]) == 0
+    )
+    data = json.loads((tmp_path / "cascade.json").read_text())
+    assert data["results"]["input_space"] == ["camera-normalised"]

@@ -20,12 +20,22 @@ Pipelines (``compressai-isp anchors <pipeline> DATASET ...``):
     ceiling**: the ISP-Net's quality with no compression at all, an upper bound no
     ISP-then-codec pipeline can exceed (the paper reports 32.82 dB for its LiteISPNet on the FiveK
     Nikon D700 test split, §4.2; this tool measures it on *your* data and weights).
+``classical``
+    An honest rival that learns nothing: the RAW in the camera-normalised input space (the
+    file's as-shot white balance and LibRaw's camera -> sRGB matrix,
+    :mod:`compressai_isp.data.input_space`), rendered by the classical ISP (bilinear demosaic
+    and LibRaw's BT.709 curve, :func:`compressai_isp.data.classical_isp`), then each standard
+    codec; scored against the LibRaw ground truth. Also writes its ISP-only ceiling, like ``isp``.
+    What it loses to LibRaw is demosaicing (AHD against bilinear) and nothing else.
 ``cascade``
     The paper's cascaded structure (CS, §3.1): a separately trained ISP-Net followed by an
     mbt2018 Comp-Net, assembled from a LiteISPNet checkpoint and one mbt2018 state dict per rate
     point (e.g. trained with CompressAI's example trainer on sRGB images) and entropy-coded for
     real. A cascade trained as one zoo ``"cascaded"`` model is evaluated with
     ``compressai-isp eval checkpoint -a cascaded`` instead.
+
+Every ISP renders the RAW in its own input space (a learned ISP-Net: ``isp.input_space``), and
+the result JSON of a RAW pipeline records it per rate point under ``results["input_space"]``.
 
 Codecs are those of ``imagecodecs`` (libjpeg-turbo, OpenJPEG, libwebp, libavif, libjxl), which
 installs beside CompressAI's ``numpy<2`` pin. Quality parameters: JPEG, WebP, AVIF and JPEG XL
@@ -53,21 +63,26 @@ from compressai_isp.metrics import compute_metrics, quantize_8bit
 from compressai_isp.utils.errors import UsageError, report_error
 from compressai_isp.utils.eval_model import (
     EvalError,
+    EvalImage,
     EvalSample,
     add_dataset_arguments,
     dataset_from_arguments,
     eval_models,
+    model_input_space,
     set_threads,
 )
 from compressai_isp.utils.results import make_result, write_json_atomic
 
 __all__ = [
+    "CLASSICAL_ISP",
     "CODECS",
     "PAPER_LITEISPNET_PSNR",
     "Codec",
+    "Renderer",
     "codec_anchors",
     "isp_ceiling",
     "load_cascade",
+    "learned_isp",
     "load_isp",
     "read_state_dict",
     "main",
@@ -200,7 +215,8 @@ def read_state_dict(path: str | Path, what: str) -> tuple[dict[str, Tensor], str
 def render_isp(isp: nn.Module, raw: Tensor) -> Tensor:
     """Render packed RAW ``[4,h,w]`` to sRGB ``[3,2h,2w]`` in ``[0,1]`` with a learned ISP-Net.
 
-    The input is replicate-padded to the ISP's ``downsampling_factor`` and the output cropped back.
+    ``raw`` must be in the ISP's input space (``isp.input_space``; :meth:`EvalImage.input`). The
+    input is replicate-padded to the ISP's ``downsampling_factor`` and the output cropped back.
     """
     from compressai_isp.models import crop_to, pad_to_multiple
 
@@ -213,29 +229,141 @@ def render_isp(isp: nn.Module, raw: Tensor) -> Tensor:
 
 def load_isp(checkpoint: str | None = None, pretrained: bool = False) -> nn.Module:
     """The ISP-Net of the ``isp`` / ``cascade`` anchors: a LiteISPNet checkpoint or zoo weights."""
-    from compressai_isp.models import LiteISPNet
+    from compressai_isp import zoo
 
     if checkpoint:
-        state, arch = read_state_dict(checkpoint, "ISP checkpoint")
-        if arch not in (None, "liteispnet"):
-            raise EvalError(f"ISP checkpoint {checkpoint}: holds a {arch!r} model, not liteispnet")
+        # The codec's own loader: the input space the file records comes back with the weights.
         try:
-            return LiteISPNet.from_state_dict(state).eval()
-        except (KeyError, RuntimeError) as err:
-            first = str(err).strip().splitlines()[0]
-            raise EvalError(
-                f"ISP checkpoint {checkpoint}: not a LiteISPNet state dict ({first})"
-            ) from None
+            return zoo.load_model_file(checkpoint, "liteispnet").model.eval()
+        except ValueError as err:
+            raise EvalError(f"ISP checkpoint: {err}") from None
     if pretrained:
-        from compressai_isp import zoo
-
         return zoo.liteispnet(quality=1, pretrained=True, progress=False).eval()
     raise EvalError("an ISP-Net is needed: pass --isp-checkpoint PATH or --isp-pretrained")
 
 
+@dataclass(frozen=True)
+class Renderer:
+    """An ISP that renders a test image for the codecs: the RAW in ``input_space`` -> sRGB.
+
+    ``label`` prefixes the curve names (``"<label>+JPEG"``); ``ceiling`` describes its ISP-only
+    result.
+    """
+
+    label: str
+    input_space: str
+    render: Callable[[Tensor], Tensor]  # packed RAW [4,h,w] -> sRGB [3,2h,2w] in [0, 1]
+    ceiling: str
+
+
+def learned_isp(isp: nn.Module) -> Renderer:
+    """A learned ISP-Net (e.g. LiteISPNet) as a :class:`Renderer`, in its own input space."""
+    return Renderer(
+        type(isp).__name__,
+        model_input_space(isp),
+        lambda raw: render_isp(isp, raw),
+        "ISP-only ceiling: ISP-Net rendering vs LibRaw ground truth, no compression (RAWtoBit "
+        f"§4.2 reports {PAPER_LITEISPNET_PSNR} dB for LiteISPNet on FiveK D700)",
+    )
+
+
+def _render_classical(raw: Tensor) -> Tensor:
+    from compressai_isp.data import classical_isp
+
+    return classical_isp(raw)
+
+
+#: The ``classical`` pipeline's ISP: bilinear demosaic + LibRaw's BT.709 curve of the
+#: camera-normalised RAW (:func:`compressai_isp.data.classical_isp`).
+CLASSICAL_ISP = Renderer(
+    "Classical ISP",
+    "camera-normalised",
+    _render_classical,
+    "ISP-only ceiling: classical ISP (camera-normalised RAW, bilinear demosaic, LibRaw's BT.709 "
+    "curve) vs LibRaw ground truth, no compression",
+)
+
+
 # --------------------------------------------------------------------------------------------
-# Codec anchors (libraw / isp pipelines)
+# Codec anchors (libraw / isp / classical pipelines)
 # --------------------------------------------------------------------------------------------
+
+
+Totals = dict[tuple[str, float], dict[str, float]]  # (codec key, quality) -> metric sums
+
+
+def _render(image: EvalImage, renderer: Renderer | None) -> tuple[Tensor, float]:
+    """The picture the codecs code and the seconds its ISP took (making its input space
+    included: the camera does both before encoding)."""
+    if renderer is None:
+        return image.srgb, 0.0
+    start = time.perf_counter()
+    rendered = renderer.render(image.input(renderer.input_space))
+    return rendered, time.perf_counter() - start
+
+
+def _code_at_every_quality(
+    totals: Totals,
+    name: str,
+    rendered: Tensor,
+    reference: Tensor,
+    sweeps: Sequence[tuple[Codec, Sequence[float]]],
+    isp_time: float,
+) -> None:
+    """Add one image's scores at every quality of every codec in ``sweeps`` to ``totals``."""
+    image = _to_hwc_uint8(rendered)
+    num_pixels = image.shape[0] * image.shape[1]  # sRGB output pixels
+    for codec, sweep in sweeps:
+        for q in sweep:
+            try:
+                decoded, nbytes, enc, dec = codec_roundtrip(codec, image, q)
+            except Exception as err:  # codec libraries raise their own error types
+                raise EvalError(f"{name}: {codec.label} at {q}: {err}") from err
+            t = totals[(codec.key, q)]
+            for k, v in compute_metrics(reference, _from_hwc_uint8(decoded)).items():
+                t[k] += v
+            t["bpp"] += 8.0 * nbytes / num_pixels
+            t["encoding_time"] += enc + isp_time
+            t["decoding_time"] += dec
+
+
+def _anchor_results(
+    totals: Totals,
+    ceiling: dict[str, float],
+    n: int,
+    sweeps: Sequence[tuple[Codec, Sequence[float]]],
+    renderer: Renderer | None,
+) -> dict[str, dict[str, Any]]:
+    """The result dicts of :func:`codec_anchors` from the metric sums over ``n`` images."""
+    prefix = "LibRaw" if renderer is None else renderer.label
+    truth = (
+        "ground truth = its own input: perfect-ISP reference"
+        if renderer is None
+        else f"input space {renderer.input_space}; ground truth = LibRaw rendering"
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for codec, sweep in sweeps:
+        results: dict[str, list[Any]] = defaultdict(list)
+        for q in sweep:
+            for k, v in totals[(codec.key, q)].items():
+                results[k].append(v / n)
+            results["quality"].append(q)
+            if renderer is not None:
+                results["input_space"].append(renderer.input_space)
+        out[codec.key] = make_result(
+            f"{prefix}+{codec.label}",
+            f"{prefix} rendering coded with {codec.label} (imagecodecs; quality = "
+            f"{codec.quality_unit}); {truth}",
+            dict(results),
+        )
+    if renderer is not None:
+        levels: dict[str, list[Any]] = {k: [v / n] for k, v in ceiling.items()}
+        out["isp-only"] = make_result(
+            f"{prefix} (no compression)",
+            renderer.ceiling,
+            {**levels, "input_space": [renderer.input_space]},
+        )
+    return out
 
 
 def codec_anchors(
@@ -243,88 +371,45 @@ def codec_anchors(
     codecs: Sequence[Codec],
     *,
     qualities: dict[str, Sequence[float]] | None = None,
-    isp: nn.Module | None = None,
+    isp: nn.Module | Renderer | None = None,
     progress: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Result dicts (one per codec, plus ``"isp-only"`` when ``isp`` is given) over ``samples``.
 
-    The codec input is the LibRaw rendering itself (``isp=None``, the perfect-ISP reference) or
-    ``isp``'s rendering of the RAW; the reference is always the LibRaw rendering. Each image is
-    rendered once and coded at every quality of every codec. ``encoding_time`` includes the
-    ISP-Net's rendering time (the camera runs it before encoding).
+    The codec input is the LibRaw rendering itself (``isp=None``, the perfect-ISP reference),
+    a learned ISP-Net's rendering of the RAW (an ``nn.Module``, :func:`learned_isp`) or any
+    :class:`Renderer`'s (:data:`CLASSICAL_ISP`), each fed the RAW in its own input space; the
+    reference is always the LibRaw rendering. Each image is rendered once and coded at every
+    quality of every codec. ``encoding_time`` includes the ISP's rendering time (the camera runs
+    it before encoding).
     """
     from tqdm import tqdm
 
     if not samples:
         raise ValueError("no images to evaluate")
-    qualities = {c.key: tuple((qualities or {}).get(c.key, c.qualities)) for c in codecs}
-    totals: dict[tuple[str, float], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    renderer = learned_isp(isp) if isinstance(isp, nn.Module) else isp
+    sweeps = [(c, tuple((qualities or {}).get(c.key, c.qualities))) for c in codecs]
+    totals: Totals = defaultdict(lambda: defaultdict(float))
     ceiling: dict[str, float] = defaultdict(float)
     # disable=None: a bar only on a terminal, never in logs or pipes.
     bar = tqdm(
         samples, desc="anchors", unit="img", disable=None if progress else True, file=sys.stderr
     )
     for sample in bar:
-        raw, reference = sample.load()
-        isp_time = 0.0
-        if isp is None:
-            rendered = reference
-        else:
-            start = time.perf_counter()
-            rendered = render_isp(isp, raw)
-            isp_time = time.perf_counter() - start
-            for k, v in compute_metrics(reference, rendered).items():
+        image = sample.load()
+        rendered, isp_time = _render(image, renderer)
+        if renderer is not None:
+            for k, v in compute_metrics(image.srgb, rendered).items():
                 ceiling[k] += v
             ceiling["encoding_time"] += isp_time
-        image = _to_hwc_uint8(rendered)
-        num_pixels = image.shape[0] * image.shape[1]  # sRGB output pixels
-        for codec in codecs:
-            for q in qualities[codec.key]:
-                try:
-                    decoded, nbytes, enc, dec = codec_roundtrip(codec, image, q)
-                except Exception as err:  # codec libraries raise their own error types
-                    raise EvalError(f"{sample.name}: {codec.label} at {q}: {err}") from err
-                t = totals[(codec.key, q)]
-                for k, v in compute_metrics(reference, _from_hwc_uint8(decoded)).items():
-                    t[k] += v
-                t["bpp"] += 8.0 * nbytes / num_pixels
-                t["encoding_time"] += enc + isp_time
-                t["decoding_time"] += dec
-
-    n = len(samples)
-    prefix = "LibRaw" if isp is None else type(isp).__name__
-    truth = (
-        "ground truth = its own input: perfect-ISP reference"
-        if isp is None
-        else ("ground truth = LibRaw rendering")
-    )
-    out: dict[str, dict[str, Any]] = {}
-    for codec in codecs:
-        results: dict[str, list[Any]] = defaultdict(list)
-        for q in qualities[codec.key]:
-            for k, v in totals[(codec.key, q)].items():
-                results[k].append(v / n)
-            results["quality"].append(q)
-        out[codec.key] = make_result(
-            f"{prefix}+{codec.label}",
-            f"{prefix} rendering coded with {codec.label} (imagecodecs; quality = "
-            f"{codec.quality_unit}); {truth}",
-            dict(results),
-        )
-    if isp is not None:
-        out["isp-only"] = make_result(
-            f"{prefix} (no compression)",
-            "ISP-only ceiling: ISP-Net rendering vs LibRaw ground truth, no compression "
-            f"(RAWtoBit §4.2 reports {PAPER_LITEISPNET_PSNR} dB for LiteISPNet on FiveK D700)",
-            {k: [v / n] for k, v in ceiling.items()},
-        )
-    return out
+        _code_at_every_quality(totals, sample.name, rendered, image.srgb, sweeps, isp_time)
+    return _anchor_results(totals, ceiling, len(samples), sweeps, renderer)
 
 
 def isp_ceiling(
-    samples: Sequence[EvalSample], isp: nn.Module, progress: bool = True
+    samples: Sequence[EvalSample], isp: nn.Module | Renderer, progress: bool = True
 ) -> dict[str, Any]:
-    """The ISP-only ceiling alone (no codec): ISP-Net PSNR / MS-SSIM against LibRaw."""
+    """The ISP-only ceiling alone (no codec): the ISP's PSNR / MS-SSIM / ΔE00 against LibRaw."""
     return codec_anchors(samples, [], isp=isp, progress=progress)["isp-only"]
 
 
@@ -344,7 +429,7 @@ def load_cascade(isp: nn.Module, comp_checkpoint: str | Path) -> nn.Module:
         )
     state = {**comp, **{f"isp.{k}": v for k, v in isp.state_dict().items()}}
     try:
-        net = Cascaded.from_state_dict(state)
+        net = Cascaded.from_state_dict(state, input_space=model_input_space(isp))
     except (KeyError, RuntimeError) as err:
         first = str(err).strip().splitlines()[0]
         raise EvalError(
@@ -428,6 +513,12 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common, codec_args, isp_args],
         help="learned ISP-Net + standard codecs, and the ISP-only ceiling",
     )
+    sub.add_parser(
+        "classical",
+        parents=[common, codec_args],
+        help="camera-normalised RAW + classical ISP (bilinear, LibRaw's BT.709 curve) + "
+        "standard codecs, and the ISP-only ceiling",
+    )
     cas = sub.add_parser(
         "cascade",
         parents=[common, isp_args],
@@ -447,37 +538,48 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _codec_sweeps(args: argparse.Namespace) -> tuple[list[Codec], dict[str, list[float]] | None]:
+    """The codecs ``--codecs`` names and the ``--qualities`` sweep (``None``: their own)."""
+    keys = [] if args.codecs == "none" else _parse_list(args.codecs, "--codecs", str)
+    if not keys and args.pipeline == "libraw":
+        raise UsageError("--codecs: the libraw pipeline needs at least one codec")
+    unknown = [k for k in keys if k not in CODECS]
+    if unknown:
+        raise UsageError(f"--codecs: unknown {', '.join(unknown)} (known: {', '.join(CODECS)})")
+    if not args.qualities:
+        return [CODECS[k] for k in keys], None
+    sweep = _parse_list(args.qualities, "--qualities", float)
+    return [CODECS[k] for k in keys], {k: sweep for k in keys}
+
+
+def _run_codec_pipeline(
+    args: argparse.Namespace, samples: Sequence[EvalSample], device: str
+) -> dict[str, Path]:
+    """The ``libraw``, ``isp`` and ``classical`` pipelines: ``<prefix>-<codec>.json`` each
+    (and ``<prefix>-isp-only.json`` for an ISP)."""
+    codecs, qualities = _codec_sweeps(args)
+    isp: nn.Module | Renderer | None = None
+    if args.pipeline == "isp":
+        isp = _named_model(load_isp, args.isp_checkpoint, args.isp_pretrained).to(device)
+    elif args.pipeline == "classical":
+        isp = CLASSICAL_ISP
+    results = codec_anchors(samples, codecs, qualities=qualities, isp=isp, progress=not args.quiet)
+    prefix = "liteispnet" if args.pipeline == "isp" else args.pipeline
+    out_dir = Path(args.output_dir)
+    return {
+        key: write_json_atomic(out_dir / f"{prefix}-{key}.json", result)
+        for key, result in results.items()
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Path]:
     """Run the chosen pipeline; returns ``{result key: written JSON path}``."""
     if args.cuda and not torch.cuda.is_available():
         raise UsageError("--cuda given but CUDA is not available")
     device = "cuda" if args.cuda else "cpu"
     samples = dataset_from_arguments(args)
-    out_dir = Path(args.output_dir)
-    written: dict[str, Path] = {}
-
-    if args.pipeline in ("libraw", "isp"):
-        keys = [] if args.codecs == "none" else _parse_list(args.codecs, "--codecs", str)
-        if not keys and args.pipeline == "libraw":
-            raise UsageError("--codecs: the libraw pipeline needs at least one codec")
-        unknown = [k for k in keys if k not in CODECS]
-        if unknown:
-            raise UsageError(f"--codecs: unknown {', '.join(unknown)} (known: {', '.join(CODECS)})")
-        codecs = [CODECS[k] for k in keys]
-        qualities = None
-        if args.qualities:
-            sweep = _parse_list(args.qualities, "--qualities", float)
-            qualities = {k: sweep for k in keys}
-        isp = None
-        if args.pipeline == "isp":
-            isp = _named_model(load_isp, args.isp_checkpoint, args.isp_pretrained).to(device)
-        results = codec_anchors(
-            samples, codecs, qualities=qualities, isp=isp, progress=not args.quiet
-        )
-        prefix = args.pipeline if isp is None else "liteispnet"
-        for key, result in results.items():
-            written[key] = write_json_atomic(out_dir / f"{prefix}-{key}.json", result)
-        return written
+    if args.pipeline in ("libraw", "isp", "classical"):
+        return _run_codec_pipeline(args, samples, device)
 
     isp = _named_model(load_isp, args.isp_checkpoint, args.isp_pretrained)
     models = [_named_model(load_cascade, isp, ckpt).to(device) for ckpt in args.comp_checkpoint]
@@ -493,14 +595,14 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
         for k, v in metrics.items():
             results[k].append(v)
         results["checkpoint"].append(str(ckpt))
+    results["input_space"] = [model_input_space(model) for model in models]
     coder = "entropy estimation" if args.entropy_estimation else "ans"
     result = make_result(
         "Cascade (LiteISPNet+mbt2018)",
         f"Inference ({coder}); separately trained ISP-Net and Comp-Net (RAWtoBit CS)",
         dict(results),
     )
-    written["cascade"] = write_json_atomic(out_dir / "cascade.json", result)
-    return written
+    return {"cascade": write_json_atomic(Path(args.output_dir) / "cascade.json", result)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -509,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.pipeline is None:
         parser.print_usage(sys.stderr)
         print(
-            "compressai-isp anchors: error: choose a pipeline: libraw, isp or cascade",
+            "compressai-isp anchors: error: choose a pipeline: libraw, isp, classical or cascade",
             file=sys.stderr,
         )
         return 2
