@@ -1,16 +1,18 @@
 #!/usr/bin/env python
 """Structured fuzzer of the .rbit decode path: crafted streams, no crash, no hang, no leftovers.
 
-Each case starts from a real stream, made either by the zoo's default model (decoded through
-the header-driven zoo lookup, as ``compressai-isp decode`` does) or by a reduced-width RBN saved
-to a temporary checkpoint (decoded with it, as ``decode --checkpoint``). A mutator then rewrites
+Each case starts from a real stream, made either by the zoo's default model (paper input space;
+decoded through the header-driven zoo lookup, as ``compressai-isp decode`` does) or by a
+reduced-width camera-normalised RBN saved to a temporary checkpoint (decoded with it, as
+``decode --checkpoint``). A mutator then rewrites
 it the way a hostile writer would -- header fields, string tables, payload bytes -- and
 recomputes every CRC the writer can compute (the container's, and the latent string's payload
 CRC; only the symbol checksum needs a decoder to forge). Mutators: huge / zero / odd geometry,
 self-consistent bombs (with hyper-latents padded to the length floor), latent shapes, string
-counts and layouts, truncated and extended strings, payload bytes, fingerprints and model
-names, names with trailing newlines, header and total lengths past the end, versions, and
-plain disk damage without a CRC fix.
+counts and layouts, truncated and extended strings, payload bytes, fingerprints, model names
+and input spaces (the other space, a version-1 stream that means paper), names with trailing
+newlines, header and total lengths past the end, versions, and plain disk damage without a
+CRC fix.
 
 Every case is written to a file, read with ``read_bitstream``, matched to its model with
 ``model_for_stream`` and decoded to a PNG with ``decode_bitstream`` + ``save_image``. It must
@@ -182,8 +184,9 @@ def mutate_payload(case: Case, rng: random.Random) -> bytes:
 
 
 def mutate_identity(case: Case, rng: random.Random) -> bytes:
-    """Another model's fingerprint, architecture, quality or metric."""
-    choice = rng.randrange(4)
+    """Another model's fingerprint, architecture, quality, metric or input space, or the same
+    stream in format version 1 (which means paper space)."""
+    choice = rng.randrange(6)
     if choice == 0:
         fingerprint = bytearray(case.fields["fingerprint"])
         fingerprint[rng.randrange(16)] ^= 1 << rng.randrange(8)
@@ -194,12 +197,16 @@ def mutate_identity(case: Case, rng: random.Random) -> bytes:
         return case.pack(arch=arch)
     if choice == 2:
         return case.pack(quality=rng.choice([0, 1, 2, 3, 5, 7, 255]))
+    if choice == 3:
+        return case.pack(input_space=rng.choice(["paper", "camera-normalised", "srgb"]))
+    if choice == 4:
+        return case.pack(version=1)
     return case.pack(metric=rng.choice(["ms-ssim", "mse2", "psnr", "x"]))
 
 
 def mutate_names(case: Case, rng: random.Random) -> bytes:
     """Names the format refuses: trailing newline, capitals, empty, too long, non-ASCII."""
-    field = rng.choice(["arch", "metric"])
+    field = rng.choice(["arch", "metric", "input_space"])
     name = case.fields[field]
     bad = rng.choice(
         [name + "\n", name + "\r\n", name.upper(), "", "x" * 65, name + "\x00", " " + name, "-a"]
@@ -213,11 +220,13 @@ def mutate_names(case: Case, rng: random.Random) -> bytes:
 
 def mutate_prefix(case: Case, rng: random.Random) -> bytes:
     """Version, header length and total length rewritten (past the end, zero, off by one)."""
+    from compressai_isp.codec.format import FORMAT_VERSION
+
     data = bytearray(case.pack())
     header_len, total = struct.unpack_from("<IQ", data, 10)
     field = rng.randrange(3)
     if field == 0:
-        struct.pack_into("<H", data, 8, rng.choice([0, 2, 3, 0xFFFF]))
+        struct.pack_into("<H", data, 8, rng.choice([0, 1, FORMAT_VERSION + 1, 0xFFFF]))
     elif field == 1:
         value = rng.choice([0, 21, 22, header_len - 1, header_len + 1, total - 4, total, total + 9])
         struct.pack_into("<I", data, 10, min(max(value, 0), 0xFFFFFFFF))
@@ -299,7 +308,8 @@ class PeakRSS:
 
 
 def build_cases(work: Path, seed: int) -> dict[str, Case]:
-    """The zoo's default model and a reduced-width checkpoint, each with a real stream."""
+    """The zoo's default model (paper space) and a reduced-width camera-normalised checkpoint,
+    each with a real stream."""
     import numpy as np
     import torch
 
@@ -310,7 +320,8 @@ def build_cases(work: Path, seed: int) -> dict[str, Case]:
 
     torch.manual_seed(seed)
     checkpoint = work / "tiny-rbn.pth"
-    state = {"arch": "rbn", "quality": 1, "state_dict": zoo.rbn(1, **TINY).state_dict()}
+    tiny = zoo.rbn(1, **TINY, input_space="camera-normalised")
+    state = {"arch": "rbn", "quality": 1, "config": tiny.config, "state_dict": tiny.state_dict()}
     torch.save(state, checkpoint)
     models = {"checkpoint": checkpoint_model(checkpoint), "zoo": zoo_model("rbn", 6)}
     mosaic = np.random.default_rng(seed).integers(0, 4095, (71, 93)).astype(np.uint16)
@@ -322,6 +333,7 @@ def build_cases(work: Path, seed: int) -> dict[str, Case]:
         fields = dict(
             arch=h.arch, quality=h.quality, metric=h.metric, fingerprint=h.fingerprint,
             geometry=h.geometry, latent_shape=h.latent_shape, strings=bs.strings,
+            input_space=h.input_space,
         )  # fmt: skip
         other = models["zoo" if name == "checkpoint" else "checkpoint"].fingerprint
         cases[name] = Case(fields, cm, other)

@@ -82,21 +82,67 @@ def test_file_starts_with_magic_and_ends_with_crc_of_everything_before() -> None
     assert version == FORMAT_VERSION
 
 
-def test_byte_layout_is_the_documented_one() -> None:
-    # docs/readme/codec.md: for rbn / mse, G = 41 + 3 + 3 = 47 and the header is 100 bytes.
-    data = make_stream()
-    magic, version, header_len, total = struct.unpack_from("<8sHIQ", data, 0)
-    assert (magic, version, header_len, total) == (MAGIC, 1, 100, len(data))
-    assert data[22:26] == b"\x03rbn" and data[26] == 6 and data[27:31] == b"\x03mse"
-    assert data[31:47] == bytes(range(16))
-    g = 47
+def assert_geometry_and_streams_at(data: bytes, g: int) -> None:
     assert struct.unpack_from("<II4sIIIIHHB", data, g) == (
         37, 53, b"GBRG", 1, 2, 34, 50, 15, 7, 6,
     )  # fmt: skip
     assert struct.unpack_from("<BII", data, g + 33) == (2, 1, 1)
     assert struct.unpack_from("<BBIBI", data, g + 42) == (2, 1, len(STRINGS[0][0]), 1, 1)
+
+
+def test_byte_layout_is_the_documented_one() -> None:
+    # README, "The .rbit format": for rbn / mse / paper, G = 42 + 3 + 3 + 5 = 53 and the
+    # header is 106 bytes.
+    data = make_stream()
+    magic, version, header_len, total = struct.unpack_from("<8sHIQ", data, 0)
+    assert (magic, version, header_len, total) == (MAGIC, 2, 106, len(data))
+    assert data[22:26] == b"\x03rbn" and data[26] == 6 and data[27:31] == b"\x03mse"
+    assert data[31:37] == b"\x05paper"
+    assert data[37:53] == bytes(range(16))
+    assert_geometry_and_streams_at(data, 53)
     assert data[header_len:-4] == STRINGS[0][0] + STRINGS[1][0]
-    assert len(data) - len(STRINGS[0][0]) - 1 == 104
+    assert len(data) - len(STRINGS[0][0]) - 1 == 110
+    longer = make_stream(input_space="camera-normalised")
+    assert longer[31:49] == b"\x11camera-normalised" and len(longer) == len(data) + 12
+
+
+def test_version_1_layout_has_no_input_space_and_means_paper() -> None:
+    # What compressai-isp wrote before input spaces: G = 41 + a + m, a 100-byte header.
+    fields = dict(
+        arch="rbn", quality=6, metric="mse", fingerprint=bytes(range(16)), geometry=GEOMETRY,
+        latent_shape=(1, 1), strings=STRINGS,
+    )  # fmt: skip
+    data = pack_unchecked(**fields, version=1)
+    assert struct.unpack_from("<H", data, 8) == (1,) and struct.unpack_from("<I", data, 10) == (
+        100,
+    )
+    assert data[31:47] == bytes(range(16))
+    assert_geometry_and_streams_at(data, 47)
+    header = unpack(data).header
+    assert (header.version, header.input_space) == (1, "paper")
+    assert header.describe()["input_space"] == "paper"
+    assert header.geometry == GEOMETRY and unpack(data).strings == STRINGS
+
+
+def test_the_input_space_round_trips() -> None:
+    header = unpack(make_stream(input_space="camera-normalised")).header
+    assert header.input_space == "camera-normalised"
+    assert header.describe()["input_space"] == "camera-normalised"
+    assert unpack(make_stream()).header.input_space == "paper"
+
+
+def test_an_unknown_input_space_is_refused_when_writing_and_reading() -> None:
+    with pytest.raises(ValueError, match="input space 'linear' is not one of paper, camera-"):
+        make_stream(input_space="linear")
+    fields = dict(
+        arch="rbn", quality=6, metric="mse", fingerprint=bytes(range(16)), geometry=GEOMETRY,
+        latent_shape=(1, 1), strings=STRINGS,
+    )  # fmt: skip
+    crafted = pack_unchecked(**fields, input_space="linear")
+    with pytest.raises(BitstreamError, match=r"malformed header: unknown input space 'linear'"):
+        unpack(crafted, "x.rbit")
+    with pytest.raises(BitstreamError, match=r"malformed header: bad input space b'paper\\n'"):
+        unpack(pack_unchecked(**fields, input_space="paper\n"), "x.rbit")
 
 
 def test_describe_lists_the_header_for_info() -> None:

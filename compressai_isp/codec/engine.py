@@ -2,18 +2,22 @@
 
 Encoding (RAWtoBit, Jeong & Jung 2022, Fig. 1c): the RAW file is read by
 :func:`compressai_isp.data.read_raw` (visible area, per-channel black/white normalisation,
-crop to a red site, RGGB packing, paper §4.1), replicate-padded to the model's
+crop to a red site, RGGB packing, paper §4.1), put in the model's input space from the file's
+own metadata (``RawImage.input(model.input_space)``: as it is for ``"paper"``, white-balanced
+and mapped to linear sRGB for ``"camera-normalised"``), replicate-padded to the model's
 ``downsampling_factor``, coded by ``model.compress``, and wrapped in the container of
-:mod:`compressai_isp.codec.format` together with that geometry. Decoding reverses it and gives
-the photo back at its own size and orientation.
+:mod:`compressai_isp.codec.format` together with that geometry and input space. Decoding
+reverses it and gives the photo back at its own size and orientation.
 
-A stream names the model that made it (architecture, quality, metric) and carries a fingerprint
-of the exact weights; :func:`model_for_stream` finds those weights in the zoo (or takes a
-checkpoint) and refuses to decode with any others.
+A stream names the model that made it (architecture, quality, metric, input space) and carries
+a fingerprint of the exact weights; :func:`model_for_stream` finds those weights in the zoo (or
+takes a checkpoint) and refuses to decode with any others, or with a model of another input
+space.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +47,8 @@ __all__ = [
     "checkpoint_model",
     "model_for_stream",
     "encode_raw",
+    "encode_packed",
+    "raw_geometry",
     "encode_file",
     "decode_bitstream",
     "DecodeLimits",
@@ -67,15 +73,23 @@ class CodecModel:
     fingerprint: bytes
     source: str
 
+    @property
+    def input_space(self) -> str:
+        """The input space the model codes (:mod:`compressai_isp.data.input_space`); a RAW model
+        without the attribute (a plugin written before it) codes the paper's input."""
+        return getattr(self.model, "input_space", None) or "paper"
+
     def describe(self) -> str:
         return (
-            f"{self.fingerprint.hex()} ({self.arch} q{self.quality} {self.metric}, {self.source})"
+            f"{self.fingerprint.hex()} ({self.arch} q{self.quality} {self.metric}, "
+            f"{self.input_space} input, {self.source})"
         )
 
 
 def _ready(model: nn.Module, what: str) -> nn.Module:
     """Eval mode with the entropy coder's tables filled; refuse models that cannot code RAW."""
     from compressai_isp.models import require_compression
+    from compressai_isp.models.base import checked_input_space
 
     if getattr(model, "input_kind", None) != "raw" or getattr(model, "output_kind", None) != "srgb":
         raise ValueError(
@@ -84,6 +98,7 @@ def _ready(model: nn.Module, what: str) -> nn.Module:
             "compression model (rbn, unified-raw, cascaded)"
         )
     require_compression(model, what).eval()
+    checked_input_space(getattr(model, "input_space", None) or "paper")
     # Fills the CDF tables only when absent (update(force=False)), so tables shipped with the
     # weights are used as they are.
     model.update(force=False)
@@ -129,16 +144,19 @@ def checkpoint_model(
     arch: str | None = None,
     quality: int | None = None,
     metric: str | None = None,
+    input_space: str | None = None,
     **precision: Any,
 ) -> CodecModel:
     """A model from a training checkpoint or an exported ``model_best.pth``.
 
-    The architecture, quality and metric come from the file when it records them (the training
-    CLI's files do), else from the arguments; the widths come from the weights themselves.
+    The architecture, quality, metric and input space come from the file when it records them
+    (the training CLI's files do), else from the arguments (a bare state dict records no input
+    space: ``"paper"`` unless ``input_space`` says otherwise); the widths come from the weights
+    themselves.
     """
     from compressai_isp import zoo
 
-    loaded = zoo.load_model_file(path, arch, quality, metric)
+    loaded = zoo.load_model_file(path, arch, quality, metric, input_space)
     return codec_model(
         loaded.model, loaded.arch, loaded.quality, loaded.metric, str(path), **precision
     )
@@ -185,19 +203,24 @@ def model_for_stream(
             f"{source}: this stream needs weights {needed}; loaded weights are "
             f"{checkpoint.describe()}"
         )
+    _check_input_space(header, checkpoint, source)
     return checkpoint
 
 
-def encode_raw(raw: Any, cm: CodecModel) -> bytes:
-    """Code a :class:`compressai_isp.data.RawImage` into the bytes of a ``.rbit`` file."""
-    from compressai_isp.models import pad_to_multiple
+def _check_input_space(header: Header, cm: CodecModel, source: str) -> None:
+    """Refuse to decode a latent coded from one input space with a model of the other."""
+    if header.input_space != cm.input_space:
+        raise BitstreamError(
+            f"{source}: this stream was coded from {header.input_space!r} input; the model "
+            f"{cm.describe()} takes {cm.input_space!r} input"
+        )
 
-    packed = raw.packed.unsqueeze(0).to(torch.float32)
-    h, w = packed.shape[-2:]
-    factor = cm.model.downsampling_factor
-    x = pad_to_multiple(packed, factor)
+
+def raw_geometry(raw: Any) -> Geometry:
+    """Where a :class:`compressai_isp.data.RawImage`'s packed pixels lie in its file (no
+    padding yet: :func:`encode_packed` adds what the model needs)."""
     top, left, crop_h, crop_w = raw.crop
-    geometry = Geometry(
+    return Geometry(
         raw_height=raw.raw_size[0],
         raw_width=raw.raw_size[1],
         cfa=raw.cfa,
@@ -205,12 +228,50 @@ def encode_raw(raw: Any, cm: CodecModel) -> bytes:
         crop_left=left,
         crop_height=crop_h,
         crop_width=crop_w,
-        pad_bottom=x.shape[-2] - h,
-        pad_right=x.shape[-1] - w,
         orientation=raw.orientation if raw.orientation in (0, 3, 5, 6) else 0,
     )
+
+
+def encode_raw(raw: Any, cm: CodecModel) -> bytes:
+    """Code a :class:`compressai_isp.data.RawImage` into the bytes of a ``.rbit`` file.
+
+    The model's input space is applied from the RAW's own metadata
+    (``raw.input(cm.input_space)``) and written into the header.
+    """
+    return encode_packed(raw.input(cm.input_space), raw_geometry(raw), cm, cm.input_space)
+
+
+def encode_packed(
+    packed: Tensor, geometry: Geometry, cm: CodecModel, input_space: str | None = None
+) -> bytes:
+    """Code a packed RAW ``[4, crop_height/2, crop_width/2]`` that is already in
+    ``input_space`` (default: the model's; see :func:`compressai_isp.data.to_input_space`).
+
+    ``geometry`` says where it lies in its file (:func:`raw_geometry`; its padding is replaced
+    by what the model needs). A tensor in another space than the model's is refused: the
+    model would code it, and decode a photo of the wrong colours.
+    """
+    from compressai_isp.models import pad_to_multiple
+
+    space = cm.input_space if input_space is None else input_space
+    if space != cm.input_space:
+        raise ValueError(
+            f"{cm.arch} q{cm.quality} takes {cm.input_space!r} input; got a packed RAW in "
+            f"{space!r} (make it with RawImage.input({cm.input_space!r}))"
+        )
+    expected = (4, geometry.crop_height // 2, geometry.crop_width // 2)
+    if not isinstance(packed, Tensor) or tuple(packed.shape) != expected:
+        got = tuple(packed.shape) if isinstance(packed, Tensor) else type(packed).__name__
+        raise ValueError(f"expected a packed RAW of shape {expected} for the geometry; got {got}")
+    x = packed.unsqueeze(0).to(torch.float32)
+    padded = pad_to_multiple(x, cm.model.downsampling_factor)
+    geometry = dataclasses.replace(
+        geometry,
+        pad_bottom=padded.shape[-2] - x.shape[-2],
+        pad_right=padded.shape[-1] - x.shape[-1],
+    )
     with torch.no_grad():
-        out = cm.model.compress(x)
+        out = cm.model.compress(padded)
     return pack(
         arch=cm.arch,
         quality=cm.quality,
@@ -219,6 +280,7 @@ def encode_raw(raw: Any, cm: CodecModel) -> bytes:
         geometry=geometry,
         latent_shape=tuple(int(s) for s in out["shape"]),
         strings=out["strings"],
+        input_space=space,
     )
 
 
@@ -328,6 +390,7 @@ def decode_bitstream(
     """
     from compressai_isp.models import crop_to
 
+    _check_input_space(bs.header, cm, source)
     _check_header_fits_model(bs, cm.model, source)
     estimate = check_decode_cost(bs, cm.model, source, limits)
     g = bs.header.geometry

@@ -3,7 +3,9 @@
 RAWtoBit (Jeong & Jung, ECCV-W 2022) turns a camera RAW into a bitstream from which an sRGB image
 is decoded. The network only produces the entropy-coded streams; this module wraps them with what
 a decoder needs to turn them back into *the photo*: which model (architecture, quality, metric and
-a fingerprint of its exact weights), how the RAW mosaic was cropped and padded on the way in (so
+a fingerprint of its exact weights), the input space the latent was coded from (from version 2;
+a version-1 stream was coded from the paper's input), how the RAW mosaic was cropped and padded
+on the way in (so
 the output gets the photo's own size and orientation), the latent shape, the stream lengths, and
 a CRC-32 over everything. The byte layout is documented in README.md ("The ``.rbit`` format");
 all integers are little-endian.
@@ -28,10 +30,12 @@ import torch
 from torch import nn
 
 from compressai_isp.data.bayer import BAYER_PATTERNS
+from compressai_isp.data.input_space import INPUT_SPACES
 
 __all__ = [
     "MAGIC",
     "FORMAT_VERSION",
+    "INPUT_SPACE_VERSION",
     "FINGERPRINT_BYTES",
     "MAX_SIDE",
     "BitstreamError",
@@ -47,7 +51,10 @@ __all__ = [
 #: File signature. The high-bit first byte catches 7-bit transfers, CR LF catches newline
 #: translation, and 0x1A stops ``type`` on DOS -- the same trick as PNG's signature.
 MAGIC = b"\x89RBIT\r\n\x1a"
-FORMAT_VERSION = 1
+#: Version 2 added the input space after the metric; version 1 streams still decode (as "paper").
+FORMAT_VERSION = 2
+#: The first version whose header names its input space.
+INPUT_SPACE_VERSION = 2
 FINGERPRINT_BYTES = 16
 #: Largest accepted RAW side. Far above any sensor (a 150 MP back is 14204 x 10652) and it keeps
 #: a hostile header from asking the decoder for an absurd amount of work.
@@ -180,6 +187,9 @@ class Header:
     latent_shape: tuple[int, ...]
     stream_lengths: tuple[tuple[int, ...], ...] = field(default=())
     version: int = FORMAT_VERSION
+    #: What the coded packed RAW was normalised for (:mod:`compressai_isp.data.input_space`);
+    #: a version-1 stream predates the field and was coded from the paper's input.
+    input_space: str = "paper"
 
     @property
     def payload_bytes(self) -> int:
@@ -197,6 +207,7 @@ class Header:
             "architecture": self.arch,
             "quality": self.quality,
             "metric": self.metric,
+            "input_space": self.input_space,
             "weights_fingerprint": self.fingerprint.hex(),
             "raw_size": f"{g.raw_height}x{g.raw_width}",
             "cfa": g.cfa,
@@ -234,10 +245,14 @@ def pack(
     geometry: Geometry,
     latent_shape: Sequence[int],
     strings: Sequence[Sequence[bytes]],
+    input_space: str = "paper",
 ) -> bytes:
-    """Serialise one coded photo into the bytes of a ``.rbit`` file (layout: README.md)."""
+    """Serialise one coded photo into the bytes of a ``.rbit`` file (layout: README.md);
+    ``input_space`` is the space the model coded (``model.input_space``)."""
     _check_name(arch, "architecture")
     _check_name(metric, "metric")
+    if input_space not in INPUT_SPACES:
+        raise ValueError(f"input space {input_space!r} is not one of {', '.join(INPUT_SPACES)}")
     if not 0 <= quality <= 255:
         raise ValueError(f"quality {quality} does not fit the format (0..255)")
     if len(fingerprint) != FINGERPRINT_BYTES:
@@ -261,6 +276,7 @@ def pack(
         geometry=geometry,
         latent_shape=latent_shape,
         strings=strings,
+        input_space=input_space,
     )
 
 
@@ -273,15 +289,21 @@ def pack_unchecked(
     geometry: Geometry,
     latent_shape: Sequence[int],
     strings: Sequence[Sequence[bytes]],
+    input_space: str = "paper",
+    version: int = FORMAT_VERSION,
 ) -> bytes:
     """:func:`pack` without its checks: the bytes a buggy or hostile writer would produce, with
     valid lengths and CRC (``scripts/fuzz_codec.py`` crafts streams with it). Each value must
-    still fit its field's integer type, else ``struct.error``."""
+    still fit its field's integer type, else ``struct.error``. ``version`` below
+    :data:`INPUT_SPACE_VERSION` writes that older layout, without the input space (what an
+    older compressai-isp wrote)."""
     g = geometry
     body = bytearray()
     body += struct.pack("<B", len(arch)) + arch.encode("ascii")
     body += struct.pack("<B", quality)
     body += struct.pack("<B", len(metric)) + metric.encode("ascii")
+    if version >= INPUT_SPACE_VERSION:
+        body += struct.pack("<B", len(input_space)) + input_space.encode("ascii")
     body += fingerprint
     body += struct.pack("<II4s", g.raw_height, g.raw_width, g.cfa.encode("ascii"))
     body += struct.pack("<IIII", g.crop_top, g.crop_left, g.crop_height, g.crop_width)
@@ -296,7 +318,7 @@ def pack_unchecked(
     header_len = _FIXED.size + len(body)
     payload = b"".join(bytes(s) for group in strings for s in group)
     total = header_len + len(payload) + _CRC.size
-    data = _FIXED.pack(MAGIC, FORMAT_VERSION, header_len, total) + bytes(body) + payload
+    data = _FIXED.pack(MAGIC, version, header_len, total) + bytes(body) + payload
     return data + _CRC.pack(zlib.crc32(data))
 
 
@@ -379,6 +401,7 @@ def unpack(data: bytes, source: str = "<stream>") -> Bitstream:
     arch = r.name("architecture")
     (quality,) = r.unpack("B", "quality")
     metric = r.name("metric")
+    input_space = _read_input_space(r, version)
     fingerprint = r.take(FINGERPRINT_BYTES, "weights fingerprint")
     raw_h, raw_w, cfa_raw = r.unpack("II4s", "raw geometry")
     top, left, crop_h, crop_w = r.unpack("IIII", "crop")
@@ -424,9 +447,23 @@ def unpack(data: bytes, source: str = "<stream>") -> Bitstream:
         strings.append([data[pos : pos + n] for n in group])
         pos += sum(group)
     header = Header(
-        arch, quality, metric, fingerprint, geometry, tuple(latent_shape), tuple(lengths), version
-    )
+        arch, quality, metric, fingerprint, geometry, tuple(latent_shape), tuple(lengths), version,
+        input_space,
+    )  # fmt: skip
     return Bitstream(header, strings, total)
+
+
+def _read_input_space(r: _Reader, version: int) -> str:
+    """The header's input space; a stream older than the field was coded from the paper's."""
+    if version < INPUT_SPACE_VERSION:
+        return "paper"
+    space = r.name("input space")
+    if space not in INPUT_SPACES:
+        raise BitstreamError(
+            f"{r.source}: malformed header: unknown input space {space!r} "
+            f"(known: {', '.join(INPUT_SPACES)})"
+        )
+    return space
 
 
 def read_bitstream(path: str | os.PathLike[str]) -> Bitstream:
