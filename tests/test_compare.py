@@ -7,7 +7,6 @@ import torch
 
 from compressai_isp import zoo
 from compressai_isp.cli import main as cli_main
-from compressai_isp.data import load_pair
 from compressai_isp.models import LiteISPNet
 from compressai_isp.utils.compare import (
     code_and_measure,
@@ -17,7 +16,7 @@ from compressai_isp.utils.compare import (
     parse_crop,
 )
 from compressai_isp.utils.errors import UsageError
-from compressai_isp.utils.eval_model import inference
+from compressai_isp.utils.eval_model import inference, load_eval_image
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -26,8 +25,8 @@ TINY = {"N": 16, "M": 16, "N_hyper": 16, "decoder_width": 8}
 
 
 @pytest.fixture(scope="module")
-def pair():
-    return load_pair(KODAK)
+def image():
+    return load_eval_image(KODAK)
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +38,12 @@ def tiny_checkpoint(tmp_path_factory):
     return path
 
 
-def test_a_model_is_coded_for_real_and_scored_as_eval_scores_it(pair, tiny_checkpoint):
+def test_a_model_is_coded_for_real_and_scored_as_eval_scores_it(image, tiny_checkpoint):
     model, label = load_model(str(tiny_checkpoint))
     assert label == "rbn (tiny-rbn.pth)"
-    raw, srgb = pair
-    panel = code_and_measure(model, label, raw, srgb)
-    expected, x_hat = inference(model, raw, srgb)
+    srgb = image.srgb
+    panel = code_and_measure(model, label, image)
+    expected, x_hat = inference(model, image.raw, srgb)
     assert panel.bpp == expected["bpp"] > 0
     assert panel.psnr == expected["psnr-rgb"] and panel.delta_e00 == expected["delta-e00"]
     assert torch.equal(panel.image, x_hat[0])
@@ -63,16 +62,15 @@ def test_a_file_without_its_architecture_is_named_arch_colon_path(tmp_path):
     assert label == "rbn (weights.pth)" and model.g_s.up2.deconv.in_channels == 4 * 8
 
 
-def test_an_isp_only_model_is_rendered_without_a_rate(pair):
-    raw, srgb = pair
-    panel = code_and_measure(LiteISPNet(width=8).eval(), "isp", raw, srgb)
+def test_an_isp_only_model_is_rendered_without_a_rate(image):
+    panel = code_and_measure(LiteISPNet(width=8).eval(), "isp", image)
     assert panel.bpp is None and panel.delta_e00 > 0
 
 
-def test_the_figure_shows_truth_then_each_image_and_its_error_map(pair, tiny_checkpoint):
-    raw, srgb = pair
+def test_the_figure_shows_truth_then_each_image_and_its_error_map(image, tiny_checkpoint):
+    srgb = image.srgb
     model, label = load_model(str(tiny_checkpoint))
-    panels = [code_and_measure(model, label, raw, srgb)] * 2
+    panels = [code_and_measure(model, label, image)] * 2
     fig = compare_figure(srgb, panels, crop=parse_crop("10,20,64,32", *srgb.shape[-2:]))
     axes = fig.axes[:5]  # the colour bars follow
     assert axes[0].get_title().startswith("ground truth")
@@ -135,3 +133,25 @@ def test_a_model_with_raw_output_is_refused(tmp_path):
     torch.save({"arch": "raw-comp-teacher", "quality": 1, "state_dict": teacher.state_dict()}, path)
     with pytest.raises(UsageError, match="outputs packed RAW"):
         load_model(str(path))
+
+
+def test_each_model_is_fed_the_photo_in_its_own_input_space(image, tmp_path):
+    from compressai_isp.data import load_pair
+    from compressai_isp.utils.anchors import render_isp
+
+    # The ground truth and the paper RAW are the photo's own, as eval loads them.
+    raw, srgb = load_pair(KODAK)
+    assert torch.equal(image.raw, raw) and torch.equal(image.srgb, srgb)
+    normalised = image.input("camera-normalised")
+    assert not torch.equal(normalised, image.raw)  # the DC50's tag-37400 matrix acts
+    torch.manual_seed(0)
+    codec = zoo.rbn(quality=1, **TINY, input_space="camera-normalised").eval()
+    codec.update(force=True)
+    seen = []
+    codec.g_a.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    code_and_measure(codec, "normalised", image)
+    h, w = normalised.shape[-2:]
+    assert torch.equal(seen[0][..., :h, :w], normalised[None])
+    isp = LiteISPNet(width=8, input_space="camera-normalised").eval()
+    panel = code_and_measure(isp, "normalised isp", image)
+    assert torch.equal(panel.image, render_isp(isp, normalised))

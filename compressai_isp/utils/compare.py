@@ -15,6 +15,8 @@ A model is ``ARCH:QUALITY`` (zoo weights, as ``eval pretrained -a ARCH -q QUALIT
 of a checkpoint / exported model (as ``eval checkpoint -p PATH``), ``ARCH:PATH`` for a file that
 does not record its architecture (as ``eval checkpoint -a ARCH -p PATH``). An ISP-only model
 without an entropy model (zoo ``liteispnet:1``) is shown too, rendered without coding (no bpp).
+Each model is fed the photo in its own input space (``model.input_space``, from the file's
+colour metadata, as ``eval`` feeds it), so models of either space compare on one figure.
 """
 
 from __future__ import annotations
@@ -32,7 +34,13 @@ from torch import Tensor, nn
 
 from compressai_isp.metrics import compute_metrics, delta_e00_map, quantize_8bit
 from compressai_isp.utils.errors import EvalError, UsageError, report_error
-from compressai_isp.utils.eval_model import inference, set_threads
+from compressai_isp.utils.eval_model import (
+    EvalImage,
+    inference,
+    load_eval_image,
+    model_input_space,
+    set_threads,
+)
 
 __all__ = ["Panel", "code_and_measure", "compare_figure", "load_model", "main", "parse_crop"]
 
@@ -97,8 +105,11 @@ def load_model(spec: str, metric: str = "mse") -> tuple[nn.Module, str]:
     return model.eval(), label
 
 
-def code_and_measure(model: nn.Module, label: str, raw: Tensor, srgb: Tensor) -> Panel:
-    """Code ``raw`` for real with ``model`` (ISP-only models: render it) and score the result."""
+def code_and_measure(model: nn.Module, label: str, image: EvalImage) -> Panel:
+    """Code ``image`` for real with ``model`` (ISP-only models: render it), fed in the model's
+    own input space, and score the result against the image's ground truth."""
+    srgb = image.srgb
+    raw = image.input(model_input_space(model))
     if _has_entropy_model(model):
         scores, x_hat = inference(model, raw, srgb)
         bpp = scores["bpp"]
@@ -222,7 +233,6 @@ def _parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> Path:
     """Code the photo with every model and write the figure; returns the output path."""
     from compressai_isp.codec.cli import DEFAULT_ARCH, DEFAULT_QUALITY
-    from compressai_isp.data import load_pair
 
     output = Path(args.output or f"{Path(args.raw).stem}-compare.png")
     if output.suffix.lower() != ".png":
@@ -231,12 +241,13 @@ def run(args: argparse.Namespace) -> Path:
         raise UsageError("--dpi must be at least 10 and --error-max positive")
     specs = args.models or [f"{DEFAULT_ARCH}:{DEFAULT_QUALITY}"]
     models = [load_model(spec, args.metric) for spec in specs]  # bad names fail before decoding
-    raw, srgb = load_pair(args.raw)
+    image = load_eval_image(args.raw)
+    srgb = image.srgb
     crop = parse_crop(args.crop, srgb.shape[-2], srgb.shape[-1]) if args.crop else None
     panels = []
     for model, label in models:
         try:
-            panels.append(code_and_measure(model, label, raw, srgb))
+            panels.append(code_and_measure(model, label, image))
         except (RuntimeError, ValueError) as err:
             first = (str(err).strip() or type(err).__name__).splitlines()[0]
             raise EvalError(f"{args.raw}: {label}: {first}") from err

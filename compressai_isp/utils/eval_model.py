@@ -69,6 +69,7 @@ __all__ = [
     "eval_models",
     "inference",
     "load_checkpoint",
+    "load_eval_image",
     "load_pretrained",
     "main",
     "model_input_space",
@@ -176,6 +177,14 @@ def collect_dataset(
         EvalSample(name(Path(p)), lambda i=i: _decoded_image(dataset, i))
         for i, p in enumerate(raw_paths)
     ]
+
+
+def load_eval_image(path: str | Path) -> EvalImage:
+    """One RAW file as :func:`collect_dataset` reads it: paper RAW, LibRaw ground truth, colour."""
+    from compressai_isp.data.datasets import RawFolder
+
+    dataset = RawFolder(Path(path).parent, split="all", full_image=True, files=[path])
+    return _decoded_image(dataset, 0)
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
