@@ -27,9 +27,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from compressai_isp.data import demo_raw_path, load_pair
+from compressai_isp.data import demo_raw_path
 from compressai_isp.models import pad_to_multiple
 from compressai_isp.utils.compare import code_and_measure, load_model
+from compressai_isp.utils.eval_model import load_eval_image
 
 PERIODS = (2, 4, 8, 16, 32)
 BLOCK = 64
@@ -132,7 +133,8 @@ def main() -> None:
     parser.add_argument("photo", nargs="?", default=str(demo_raw_path()))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    raw, srgb = load_pair(args.photo)
+    image = load_eval_image(args.photo)
+    raw, srgb = image.raw, image.srgb
     truth = luma_8bit(srgb)
     corners = flat_blocks(truth)
     print(f"{Path(args.photo).name}: {len(corners)} flat 64x64 blocks")
@@ -140,7 +142,7 @@ def main() -> None:
     row("ground truth itself", error_periods(truth, corners))
     models = {spec: load_model(spec) for spec in ("rbn:6", "liteispnet:1")}
     for model, label in models.values():
-        error = luma_8bit(code_and_measure(model, label, raw, srgb).image) - truth
+        error = luma_8bit(code_and_measure(model, label, image).image) - truth
         note = f"(flat-area error RMS {flat_rms(error, corners):.2f})"
         row(f"{label} error", error_periods(error, corners), note)
         control = error_periods(error, corners, np.random.default_rng(0))
