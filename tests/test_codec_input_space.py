@@ -154,3 +154,10 @@ def test_the_cli_writes_shows_and_enforces_the_input_space(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "coded from 'camera-normalised' input" in err
     assert not image.exists()
+    # --input-space names the space of such weights.
+    named = ["--checkpoint", str(bare), "--input-space", "camera-normalised"]
+    assert cli_main(["decode", str(stream), "-o", str(image), *named]) == 0
+    assert image.is_file()
+    capsys.readouterr()
+    assert cli_main(["decode", str(stream), "--input-space", "paper"]) == 2
+    assert "--input-space applies to --checkpoint weights" in capsys.readouterr().err

@@ -5,6 +5,7 @@ Examples::
     compressai-isp encode IMG_0001.CR2                       # -> IMG_0001.rbit, default model
     compressai-isp encode raws/*.dng -o coded/ -a rbn -q 4   # batch, progress bar
     compressai-isp encode IMG.nef --checkpoint runs/rbn/model_best.pth
+    compressai-isp encode IMG.nef --checkpoint weights.pth --input-space camera-normalised
     compressai-isp decode IMG_0001.rbit -o IMG_0001.png --bits 16
     compressai-isp info IMG_0001.rbit
 
@@ -134,8 +135,25 @@ def _encode_parser() -> argparse.ArgumentParser:
         "--checkpoint", type=Path, metavar="PATH",
         help="use these weights (training checkpoint or model_best.pth) instead of the zoo",
     )  # fmt: skip
+    _add_input_space_argument(p)
     _add_precision_arguments(p)
     return p
+
+
+def _add_input_space_argument(p: argparse.ArgumentParser) -> None:
+    from compressai_isp.data.input_space import INPUT_SPACES
+
+    p.add_argument(
+        "--input-space", choices=INPUT_SPACES,
+        help="input space of --checkpoint weights that do not record it (a bare state dict; "
+        "default: what the file records, else paper)",
+    )  # fmt: skip
+
+
+def _checkpoint_input_space(args: argparse.Namespace) -> str | None:
+    if args.input_space is not None and args.checkpoint is None:
+        raise UsageError("--input-space applies to --checkpoint weights (zoo cards record it)")
+    return args.input_space
 
 
 def _add_precision_arguments(p: argparse.ArgumentParser) -> None:
@@ -161,9 +179,10 @@ def _encode(args: argparse.Namespace, prog: str) -> int:
     from compressai_isp.metrics import bpp_from_strings
 
     outs = _outputs(args.inputs, args.output, ".rbit", ".rbit")
+    input_space = _checkpoint_input_space(args)
     if args.checkpoint is not None:
         cm = checkpoint_model(
-            args.checkpoint, args.arch, args.quality, args.metric, **_precision(args)
+            args.checkpoint, args.arch, args.quality, args.metric, input_space, **_precision(args)
         )
     else:
         cm = zoo_model(
@@ -215,6 +234,7 @@ def _decode_parser() -> argparse.ArgumentParser:
         "--checkpoint", type=Path, metavar="PATH",
         help="decode with these weights instead of the zoo's (must be the encoder's weights)",
     )  # fmt: skip
+    _add_input_space_argument(p)
     p.add_argument(
         "--no-orientation", action="store_true",
         help="keep the sensor's orientation (pixel-aligned with the RAW) instead of the camera's",
@@ -252,8 +272,9 @@ def _decode(args: argparse.Namespace, prog: str) -> int:
     )
 
     outs = _outputs(args.inputs, args.output, "." + args.format, ".png|.tif|.tiff")
+    input_space = _checkpoint_input_space(args)
     checkpoint = (
-        checkpoint_model(args.checkpoint, **_precision(args))
+        checkpoint_model(args.checkpoint, input_space=input_space, **_precision(args))
         if args.checkpoint is not None
         else None
     )

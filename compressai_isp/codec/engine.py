@@ -380,7 +380,9 @@ def decode_bitstream(
 ) -> Tensor:
     """Decode a parsed stream into sRGB ``[3, H, W]`` in ``[0, 1]`` at the photo's own size.
 
-    ``cm`` must be the model :func:`model_for_stream` returns for this header. The image has
+    ``cm`` must be the model :func:`model_for_stream` returns for this header (its weights and
+    its input space: a stream coded from one input space is refused by a model of the other,
+    in one line). The image has
     the coded crop's size and, with ``apply_orientation``, the camera's orientation applied
     (LibRaw's ``flip``); without it, it is pixel-aligned with the RAW mosaic (and with
     :func:`compressai_isp.data.render_srgb`). Before the payload is touched, the stream's cost
