@@ -597,3 +597,19 @@ def test_ddp_with_two_gloo_processes(tmp_path: Path) -> None:
     assert ckpt["step"] == 2 and ckpt["world_size"] == 2 and len(ckpt["rng"]) == 2
     assert "x 2 process(es)" in done.stdout
     assert all(math.isfinite(float(r["loss"])) for r in read_log(save))
+
+
+def test_a_raw_teacher_must_read_the_students_input_space(tmp_path: Path) -> None:
+    enc, _ = _teacher_files(tmp_path)  # a bare state dict: taken to be in the student's space
+    student = {**TINY_RBN, "input_space": "camera-normalised"}
+    cfg = config(tmp_path / "a", max_steps=1, model_kwargs=student,
+                 teacher_enc=TeacherConfig("raw-comp-teacher", enc, 1e6))  # fmt: skip
+    assert Trainer(cfg).distiller.teachers[0].module.input_space == "camera-normalised"
+    paper = zoo.raw_comp_teacher(3, N=8, K=12, N_hyper=8)
+    recorded = tmp_path / "paper.pth"
+    torch.save({"arch": "raw-comp-teacher", "config": paper.config,
+                "state_dict": paper.state_dict()}, recorded)  # fmt: skip
+    cfg = config(tmp_path / "b", max_steps=1, model_kwargs=student,
+                 teacher_enc=TeacherConfig("raw-comp-teacher", str(recorded), 1e6))  # fmt: skip
+    with pytest.raises(TrainingError, match="holds input_space 'paper', not .*camera-normalised"):
+        Trainer(cfg)

@@ -215,13 +215,18 @@ def _load_into(model: nn.Module, sd: dict[str, Tensor], path: str, what: str) ->
         ) from None
 
 
-def _build_teacher(cfg: TeacherConfig, role: str, quality: int) -> nn.Module:
+def _build_teacher(
+    cfg: TeacherConfig, role: str, quality: int, input_space: str | None
+) -> nn.Module:
+    """The frozen teacher; a RAW-input teacher must read the student's ``input_space`` (a file
+    that does not record its space is taken to be in it)."""
     from compressai_isp.registry import MODELS
 
     if cfg.arch not in MODELS:
         raise TrainingError(
             f"--teacher-{role}: unknown architecture {cfg.arch!r}; available: {sorted(MODELS)}"
         )
+    space = input_space if MODELS[cfg.arch].input_kind == "raw" else None
     if cfg.checkpoint is None:
         try:
             teacher = zoo.create_model(cfg.arch, quality, pretrained=True)
@@ -230,15 +235,17 @@ def _build_teacher(cfg: TeacherConfig, role: str, quality: int) -> nn.Module:
                 f"--teacher-{role} {cfg.arch}: no usable zoo weights for quality {quality} "
                 f"({err}); give --teacher-{role}-checkpoint"
             ) from None
-        return teacher.eval().requires_grad_(False)
-    sd = load_state_dict(cfg.checkpoint, f"--teacher-{role}-checkpoint")
-    cls = MODELS[cfg.arch]
-    try:
-        teacher = cls.from_state_dict(sd)  # type: ignore[attr-defined]
-    except (KeyError, RuntimeError) as err:
-        raise TrainingError(
-            f"--teacher-{role}-checkpoint {cfg.checkpoint} is not a {cfg.arch} state dict ({err})"
-        ) from None
+        if space is not None and teacher.input_space != space:
+            raise TrainingError(
+                f"--teacher-{role} {cfg.arch}: the zoo weights read {teacher.input_space!r} "
+                f"input, the student {space!r}; give a --teacher-{role}-checkpoint trained "
+                f"with --input-space {space}"
+            )
+    else:
+        try:
+            teacher = zoo.load_model_file(cfg.checkpoint, cfg.arch, input_space=space).model
+        except ValueError as err:
+            raise TrainingError(f"--teacher-{role}-checkpoint: {err}") from None
     return teacher.eval().requires_grad_(False)
 
 
@@ -506,7 +513,8 @@ class Trainer:
         ):
             if tcfg is None:
                 continue
-            teacher = _build_teacher(tcfg, role, self.quality).to(self.device)
+            space = getattr(self.model, "input_space", None)
+            teacher = _build_teacher(tcfg, role, self.quality, space).to(self.device)
             set_transform_precision(teacher, self.dtype, cfg.channels_last)
             check_patch_size(teacher, cfg.patch_size, f"--teacher-{role} {tcfg.arch}")
             kind = getattr(teacher, "input_kind", "raw")
