@@ -361,6 +361,44 @@ def unpack(data: bytes, source: str = "<stream>") -> Bitstream:
     reported as corruption, not as a file from the future.
     """
     data = bytes(data)
+    version, header_len, total = _checked_prefix(data, source)
+    # From here on the bytes are what the writer wrote; the checks below guard against a
+    # buggy or deliberately crafted writer, so their messages say "malformed".
+    if not _FIXED.size <= header_len <= total - _CRC.size:
+        raise BitstreamError(f"{source}: malformed header: header length {header_len} out of range")
+    r = _Reader(data, _FIXED.size, header_len, source)
+    arch = r.name("architecture")
+    (quality,) = r.unpack("B", "quality")
+    metric = r.name("metric")
+    input_space = _read_input_space(r, version)
+    fingerprint = r.take(FINGERPRINT_BYTES, "weights fingerprint")
+    geometry = _read_geometry(r)
+    latent_shape, lengths = _read_stream_table(r)
+    if r.pos != header_len:
+        raise BitstreamError(
+            f"{source}: malformed header: {header_len - r.pos} unexplained header bytes"
+        )
+    payload_len = total - _CRC.size - header_len
+    declared = sum(sum(group) for group in lengths)
+    if declared != payload_len:
+        raise BitstreamError(
+            f"{source}: malformed header: streams add up to {declared} bytes, payload has "
+            f"{payload_len}"
+        )
+    strings: list[list[bytes]] = []
+    pos = header_len
+    for group in lengths:
+        strings.append([data[pos : pos + n] for n in group])
+        pos += sum(group)
+    header = Header(
+        arch, quality, metric, fingerprint, geometry, latent_shape, lengths, version, input_space
+    )
+    return Bitstream(header, strings, total)
+
+
+def _checked_prefix(data: bytes, source: str) -> tuple[int, int, int]:
+    """``(version, header length, total length)`` of a stream whose signature, length, CRC and
+    version all check out."""
     if not data:
         raise BitstreamError(f"{source}: empty file, not an .rbit stream")
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
@@ -393,16 +431,10 @@ def unpack(data: bytes, source: str = "<stream>") -> Bitstream:
         )
     if version == 0:
         raise BitstreamError(f"{source}: malformed header: format version 0 does not exist")
-    # From here on the bytes are what the writer wrote; the checks below guard against a
-    # buggy or deliberately crafted writer, so their messages say "malformed".
-    if not _FIXED.size <= header_len <= total - _CRC.size:
-        raise BitstreamError(f"{source}: malformed header: header length {header_len} out of range")
-    r = _Reader(data, _FIXED.size, header_len, source)
-    arch = r.name("architecture")
-    (quality,) = r.unpack("B", "quality")
-    metric = r.name("metric")
-    input_space = _read_input_space(r, version)
-    fingerprint = r.take(FINGERPRINT_BYTES, "weights fingerprint")
+    return version, header_len, total
+
+
+def _read_geometry(r: _Reader) -> Geometry:
     raw_h, raw_w, cfa_raw = r.unpack("II4s", "raw geometry")
     top, left, crop_h, crop_w = r.unpack("IIII", "crop")
     pad_b, pad_r = r.unpack("HH", "padding")
@@ -414,43 +446,28 @@ def unpack(data: bytes, source: str = "<stream>") -> Bitstream:
         )  # fmt: skip
         geometry.check()
     except (UnicodeDecodeError, ValueError) as err:
-        raise BitstreamError(f"{source}: malformed header: {err}") from None
+        raise BitstreamError(f"{r.source}: malformed header: {err}") from None
+    return geometry
+
+
+def _read_stream_table(r: _Reader) -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]:
+    """The latent shape and the string lengths of each group, range-checked."""
     (ndim,) = r.unpack("B", "latent shape")
     if not 1 <= ndim <= _MAX_LATENT_DIMS:
-        raise BitstreamError(f"{source}: malformed header: latent shape has {ndim} dimensions")
+        raise BitstreamError(f"{r.source}: malformed header: latent shape has {ndim} dimensions")
     latent_shape = r.unpack("I" * ndim, "latent shape")
     if not all(0 < s <= MAX_SIDE for s in latent_shape):
-        raise BitstreamError(f"{source}: malformed header: latent shape {latent_shape}")
+        raise BitstreamError(f"{r.source}: malformed header: latent shape {latent_shape}")
     (n_groups,) = r.unpack("B", "stream table")
     if not 1 <= n_groups <= _MAX_GROUPS:
-        raise BitstreamError(f"{source}: malformed header: {n_groups} stream groups")
+        raise BitstreamError(f"{r.source}: malformed header: {n_groups} stream groups")
     lengths: list[tuple[int, ...]] = []
     for _ in range(n_groups):
         (count,) = r.unpack("B", "stream table")
         if not 1 <= count <= _MAX_STRINGS:
-            raise BitstreamError(f"{source}: malformed header: {count} streams in a group")
+            raise BitstreamError(f"{r.source}: malformed header: {count} streams in a group")
         lengths.append(r.unpack("I" * count, "stream table"))
-    if r.pos != header_len:
-        raise BitstreamError(
-            f"{source}: malformed header: {header_len - r.pos} unexplained header bytes"
-        )
-    payload_len = total - _CRC.size - header_len
-    declared = sum(sum(group) for group in lengths)
-    if declared != payload_len:
-        raise BitstreamError(
-            f"{source}: malformed header: streams add up to {declared} bytes, payload has "
-            f"{payload_len}"
-        )
-    strings: list[list[bytes]] = []
-    pos = header_len
-    for group in lengths:
-        strings.append([data[pos : pos + n] for n in group])
-        pos += sum(group)
-    header = Header(
-        arch, quality, metric, fingerprint, geometry, tuple(latent_shape), tuple(lengths), version,
-        input_space,
-    )  # fmt: skip
-    return Bitstream(header, strings, total)
+    return tuple(latent_shape), tuple(lengths)
 
 
 def _read_input_space(r: _Reader, version: int) -> str:
