@@ -333,6 +333,20 @@ def inference(
     return metrics, x_hat
 
 
+def _save_outputs(
+    output_dir: Path, image_name: str, run_name: str, x_hat: Tensor, record: dict | None
+) -> None:
+    """An sRGB reconstruction to ``output_dir/<run>/<image>.png`` and, when given, the image's
+    result ``record`` to ``output_dir/<image dir>/<stem>-<run>.json`` (CompressAI's layout)."""
+    from compressai_isp.codec.engine import save_image
+
+    stem = Path(image_name).with_suffix("")
+    if x_hat.shape[1] == 3:
+        save_image(output_dir / run_name / stem.with_suffix(".png"), x_hat[0])
+    if record is not None:
+        write_json_atomic(output_dir / stem.parent / f"{stem.name}-{run_name}.json", record)
+
+
 def eval_models(
     models: Sequence[nn.Module],
     samples: Sequence[EvalSample],
@@ -356,8 +370,6 @@ def eval_models(
     ``output_dir/<image dir>/<stem>-<run name>.json`` (CompressAI's layout).
     """
     from tqdm import tqdm
-
-    from compressai_isp.codec.engine import save_image
 
     if not samples:
         raise EvalError("no images to evaluate")
@@ -393,19 +405,15 @@ def eval_models(
             for k, v in rv.items():
                 total[k] += v
             if output_dir is not None:
-                stem = Path(sample.name).with_suffix("")
-                if x_hat.shape[1] == 3:
-                    save_image(output_dir / run_name / stem.with_suffix(".png"), x_hat[0])
-                if per_image:
-                    write_json_atomic(
-                        output_dir / stem.parent / f"{stem.name}-{run_name}.json",
-                        {
-                            "source": sample.name,
-                            "name": name,
-                            "description": f"Inference ({description})",
-                            "results": {**rv, "input_space": space},
-                        },
-                    )
+                record = {
+                    "source": sample.name,
+                    "name": name,
+                    "description": f"Inference ({description})",
+                    "results": {**rv, "input_space": space},
+                }
+                _save_outputs(
+                    output_dir, sample.name, run_name, x_hat, record if per_image else None
+                )
             del x_hat
             if next(model.parameters()).is_cuda:
                 torch.cuda.empty_cache()
