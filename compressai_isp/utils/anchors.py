@@ -462,7 +462,8 @@ def _parse_list(text: str, what: str, cast: Callable[[str], Any]) -> list[Any]:
     return items
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parent_parsers() -> tuple[argparse.ArgumentParser, ...]:
+    """The option groups the pipelines share: data set and output, codec sweep, ISP-Net."""
     common = argparse.ArgumentParser(add_help=False)
     add_dataset_arguments(common)
     common.add_argument(
@@ -496,7 +497,11 @@ def _parser() -> argparse.ArgumentParser:
     isp_args.add_argument(
         "--isp-pretrained", action="store_true", help="use the zoo's trained liteispnet weights"
     )
+    return common, codec_args, isp_args
 
+
+def _parser() -> argparse.ArgumentParser:
+    common, codec_args, isp_args = _parent_parsers()
     parser = argparse.ArgumentParser(
         prog="compressai-isp anchors",
         description="Standard-codec and learned-ISP anchors, measured like eval (bpp over sRGB "
