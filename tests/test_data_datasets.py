@@ -37,6 +37,7 @@ from compressai_isp.data import (
     write_dng,
 )
 from compressai_isp.data.cache import Entry
+from compressai_isp.data.input_space import to_input_space
 
 
 def _identity_pair(folder: Path, name: str, cfa: str, height: int, width: int, seed: int) -> None:
@@ -516,3 +517,12 @@ def test_shared_kodak_becomes_synthetic_raw(shared_data):
     assert 1 <= len(ds) <= 24
     raw, srgb = ds[0]
     assert tuple(raw.shape) == (4, 32, 32) and tuple(srgb.shape) == (3, 64, 64)
+
+
+def test_a_whole_image_comes_with_its_colour_from_one_decode(tmp_path):
+    make_synthetic_dng(tmp_path / "x.dng", 1, size=(40, 48))
+    paper = RawFolder(tmp_path, split="all", full_image=True)
+    normalised = RawFolder(tmp_path, split="all", full_image=True, input_space="camera-normalised")
+    raw, srgb, colour = paper.image(0)
+    assert torch.equal(raw, paper[0][0]) and torch.equal(srgb, paper[0][1])
+    assert torch.equal(to_input_space(raw, colour, "camera-normalised"), normalised[0][0])

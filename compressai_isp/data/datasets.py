@@ -201,13 +201,20 @@ class PairDataset(Dataset):
                 f"image is {h}x{w} after the Bayer crop, smaller than the {ph}x{pw} patch",
             )
 
+    def image(self, index: int) -> tuple[torch.Tensor, torch.Tensor, CameraColour]:
+        """Item ``index`` whole, from one decode: the paper-space packed RAW ``[4, h, w]``, the
+        sRGB target ``[3, 2h, 2w]`` and the file's colour metadata, from which any input space
+        is made (:func:`~.input_space.to_input_space`) without decoding again."""
+        entry = self._entry(self.items[index])
+        raw = normalize_packed(np.asarray(entry.packed), entry.black, entry.white)
+        return raw, srgb_to_tensor(np.asarray(entry.srgb)), self._colour(entry)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.full_image:
+            raw, srgb, colour = self.image(index)
+            return to_input_space(raw, colour, self.input_space), srgb
         item = self.items[index]
         entry = self._entry(item)
-        if self.full_image:
-            srgb = srgb_to_tensor(np.asarray(entry.srgb))
-            raw = normalize_packed(np.asarray(entry.packed), entry.black, entry.white)
-            return to_input_space(raw, self._colour(entry), self.input_space), srgb
         self._check_size(entry, item)
         colour = self._colour(entry) if self.input_space == "camera-normalised" else None
         return _random_patch(entry, self.patch, self.augment, colour)

@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -111,14 +110,9 @@ class EvalSample:
 
 
 def _decoded_image(dataset: Any, index: int) -> EvalImage:
-    # The dataset's own __getitem__ gives one input space per decode; a run with models of
-    # several spaces needs the paper RAW and its colour from one decode (LibRaw's render is the
-    # expensive part), so this reads the entry as __getitem__ does for full images.
-    from compressai_isp.data.raw import normalize_packed, srgb_to_tensor
-
-    entry = dataset._entry(dataset.items[index])
-    raw = normalize_packed(np.asarray(entry.packed), entry.black, entry.white)
-    return EvalImage(raw, srgb_to_tensor(np.asarray(entry.srgb)), dataset._colour(entry))
+    # One decode gives the paper RAW, the target and the colour: a run with models of several
+    # input spaces makes each space from them (LibRaw's render is the expensive part).
+    return EvalImage(*dataset.image(index))
 
 
 def collect_dataset(
