@@ -15,6 +15,8 @@ from compressai_isp.distill import (
     alpha_weight,
     attention_loss,
     attention_map,
+    autoencoder_forward,
+    encoder_forward,
     match_layers,
 )
 
@@ -231,3 +233,21 @@ def test_spatial_matching_pairs_the_last_layer_of_each_resolution() -> None:
     # the gate's 1x1 output carries no spatial attention and is never paired.
     pairs = match_layers(student, teacher, "g_s", student_forward=None, sample_inputs=(x, x))
     assert pairs == [("g_s.2", "g_s.2"), ("g_s.4", "g_s.4")]
+
+
+def test_a_teachers_layer_pairs_are_public_with_single_names_expanded() -> None:
+    teacher = Teacher("t", Coder(), ["g_a.0", ("g_s.0", "g_s.2")])
+    assert teacher.layer_pairs == [("g_a.0", "g_a.0"), ("g_s.0", "g_s.2")]
+    teacher.layer_pairs.clear()  # a copy: the teacher keeps its pairs
+    assert len(teacher.layer_pairs) == 2
+
+
+def test_teacher_forwards_run_the_transforms_and_round_the_latent_in_eval() -> None:
+    model, x = Coder(), torch.randn(1, 4, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(encoder_forward(model, x), model.g_a(x))
+        assert torch.equal(autoencoder_forward(model, x), model.g_s(model.g_a(x)))  # training
+        model.eval()
+        rounded = model.g_s(torch.round(model.g_a(x)))
+        assert torch.equal(autoencoder_forward(model, x), rounded)
+        assert not torch.equal(rounded, model.g_s(model.g_a(x)))

@@ -31,6 +31,7 @@ from compressai_isp.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from compressai_isp.training.data import TrainingData
 from compressai_isp.training.loop import TeacherConfig, TrainConfig, Trainer, TrainingError
 from compressai_isp.training.sampling import ResumableSampler, SeededDataset
 from compressai_isp.training.tasks import TASKS, rd_loss
@@ -91,11 +92,18 @@ def config(tmp_path: Path, **kw) -> TrainConfig:
         progress=False,
         tensorboard=False,
         export=False,
-        train_sets=[Pairs(4)],
         seed=3,
     )
     base.update(kw)
     return TrainConfig(**base)
+
+
+def make_trainer(
+    tmp_path: Path, train: list[Dataset] | None = None, val: list[Dataset] | None = None, **kw
+) -> Trainer:
+    """A Trainer of :func:`config` on ``train`` (default: four toy pairs) and ``val``."""
+    data = TrainingData(train if train is not None else [Pairs(4)], val or [])
+    return Trainer(config(tmp_path, **kw), data)
 
 
 def read_log(run: Path, split: str = "train") -> list[dict[str, str]]:
@@ -141,8 +149,8 @@ def test_ms_ssim_loss_follows_compressai_convention(tmp_path: Path) -> None:
     expected = noisy["bpp"] + 8.7 * (1 - noisy["ms_ssim"])
     assert noisy["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
     with pytest.raises(TrainingError, match="--metric ms-ssim needs --lambda"):
-        Trainer(config(tmp_path, metric="ms-ssim", max_steps=1))
-    assert Trainer(config(tmp_path, metric="ms-ssim", lmbda=8.7, max_steps=1)).fit() == 0
+        make_trainer(tmp_path, metric="ms-ssim", max_steps=1)
+    assert make_trainer(tmp_path, metric="ms-ssim", lmbda=8.7, max_steps=1).fit() == 0
     assert 0 < float(read_log(tmp_path / "run")[0]["ms_ssim"]) < 1
 
 
@@ -200,8 +208,7 @@ def test_cli_parsers() -> None:
 
 
 def test_a_few_dozen_steps_lower_the_loss(tmp_path: Path) -> None:
-    cfg = config(tmp_path, max_steps=30, learning_rate=3e-3)
-    assert Trainer(cfg).fit() == 0
+    assert make_trainer(tmp_path, max_steps=30, learning_rate=3e-3).fit() == 0
     losses = [float(r["loss"]) for r in read_log(tmp_path / "run")]
     assert len(losses) == 30
     assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
@@ -223,8 +230,7 @@ TINY = {
 @pytest.mark.parametrize("arch", sorted(TINY))
 def test_every_architecture_trains(tmp_path: Path, arch: str) -> None:
     assert set(TINY) == set(TASKS) == set(zoo.image_models)
-    cfg = config(tmp_path, arch=arch, model_kwargs=TINY[arch], max_steps=2)
-    trainer = Trainer(cfg)
+    trainer = make_trainer(tmp_path, arch=arch, model_kwargs=TINY[arch], max_steps=2)
     ctx = getattr(trainer.model, "context_prediction", None)
     if ctx is not None:  # CompressAI's MaskedConv2d masks its weight in place at every forward
         ctx.weight.data *= ctx.mask
@@ -242,11 +248,11 @@ def test_every_architecture_trains(tmp_path: Path, arch: str) -> None:
 
 
 def test_validation_best_checkpoint_and_export(tmp_path: Path) -> None:
-    cfg = config(
-        tmp_path, max_steps=4, val_every=2, val_sets=[Pairs(1)], val_patches=2, export=True,
+    trainer = make_trainer(
+        tmp_path, max_steps=4, val_every=2, val=[Pairs(1)], val_patches=2, export=True,
         tensorboard=True,
     )  # fmt: skip
-    assert Trainer(cfg).fit() == 0
+    assert trainer.fit() == 0
     assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
     val = read_log(tmp_path / "run", "val")
     assert [int(r["step"]) for r in val] == [2, 4]
@@ -259,8 +265,9 @@ def test_validation_best_checkpoint_and_export(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_the_precision_and_memory_format_are_recorded(tmp_path: Path, precision: str) -> None:
-    cfg = config(tmp_path, max_steps=2, precision=precision, channels_last=True, export=True)
-    trainer = Trainer(cfg)
+    trainer = make_trainer(
+        tmp_path, max_steps=2, precision=precision, channels_last=True, export=True
+    )
     assert trainer.model.g_a[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert trainer.model.h_s[0].weight.is_contiguous()  # the entropy path keeps its layout
     assert trainer.fit() == 0
@@ -271,14 +278,14 @@ def test_the_precision_and_memory_format_are_recorded(tmp_path: Path, precision:
 
 
 def test_pretrained_fine_tuning_exports_with_the_weights_own_widths(tmp_path: Path) -> None:
-    cfg = config(tmp_path, quality=6, model_kwargs={}, pretrained=True, max_steps=1, export=True)
-    assert Trainer(cfg).fit() == 0
+    kw = dict(quality=6, model_kwargs={}, pretrained=True, max_steps=1, export=True)
+    assert make_trainer(tmp_path, **kw).fit() == 0
     exported = torch.load(tmp_path / "run" / MODEL_NAME, weights_only=True)
     assert exported["config"] == zoo.rbn(6, pretrained=True).config
 
 
 def test_auto_precision_follows_the_cpu(tmp_path: Path) -> None:
-    trainer = Trainer(config(tmp_path, max_steps=1))
+    trainer = make_trainer(tmp_path, max_steps=1)
     expected = "bf16" if native_bf16("cpu") else "fp32"
     assert trainer.model.transform_precision.describe()["precision"] == expected
 
@@ -295,7 +302,7 @@ def _teacher_files(tmp_path: Path) -> tuple[str, str]:
 def test_distillation_terms_follow_eq3_and_leave_no_hooks(tmp_path: Path) -> None:
     enc, dec = _teacher_files(tmp_path)
     gamma = 0.9
-    cfg = config(
+    trainer = make_trainer(
         tmp_path,
         max_steps=3,
         teacher_enc=TeacherConfig("raw-comp-teacher", enc, 1e6),
@@ -303,7 +310,6 @@ def test_distillation_terms_follow_eq3_and_leave_no_hooks(tmp_path: Path) -> Non
         kd_gamma=gamma,
         kd_unit="step",
     )
-    trainer = Trainer(cfg)
     enc_pairs = trainer.distiller.teachers[0]._pairs
     assert [s for s, _ in enc_pairs] == ["g_a.0", "g_a.2", "g_a.4", "g_a.6"]
     dec_pairs = [s for s, _ in trainer.distiller.teachers[1]._pairs]
@@ -332,45 +338,45 @@ def test_teacher_without_checkpoint_uses_the_zoo_or_says_what_is_missing(
     tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setenv("COMPRESSAI_ISP_ZOO", str(tmp_path / "empty-zoo"))
-    cfg = config(tmp_path, max_steps=1, teacher_enc=TeacherConfig("raw-comp-teacher", None, 1e6))
+    zoo_teacher = TeacherConfig("raw-comp-teacher", None, 1e6)
     with pytest.raises(TrainingError, match="no usable zoo weights .* --teacher-enc-checkpoint"):
-        Trainer(cfg)
+        make_trainer(tmp_path, max_steps=1, teacher_enc=zoo_teacher)
     bad = TeacherConfig("raw-comp-teacher", str(tmp_path / "nope.pth"), 1e6)
     with pytest.raises(TrainingError, match="--teacher-enc-checkpoint: .*nope.pth does not exist"):
-        Trainer(config(tmp_path, max_steps=1, teacher_enc=bad))
+        make_trainer(tmp_path, max_steps=1, teacher_enc=bad)
 
 
 def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
-    ref = config(tmp_path / "a", max_steps=5)
-    Trainer(ref).fit()
-    first = config(tmp_path / "b", max_steps=2)
-    Trainer(first).fit()
-    again = config(tmp_path / "b", max_steps=5)  # same --save: resumes at step 2
-    Trainer(again).fit()
+    ref = make_trainer(tmp_path / "a", max_steps=5)
+    ref.fit()
+    first = make_trainer(tmp_path / "b", max_steps=2)
+    first.fit()
+    again = make_trainer(tmp_path / "b", max_steps=5)  # same --save: resumes at step 2
+    again.fit()
     a, b = read_log(tmp_path / "a" / "run"), read_log(tmp_path / "b" / "run")
     assert [r["step"] for r in b] == ["1", "2", "3", "4", "5"]
     assert [r["loss"] for r in a] == [r["loss"] for r in b]  # bit-identical, not approximately
 
 
 def test_data_stream_does_not_depend_on_the_number_of_workers(tmp_path: Path) -> None:
-    Trainer(config(tmp_path / "w0", max_steps=3, num_workers=0)).fit()
-    Trainer(config(tmp_path / "w2", max_steps=3, num_workers=2)).fit()
+    make_trainer(tmp_path / "w0", max_steps=3, num_workers=0).fit()
+    make_trainer(tmp_path / "w2", max_steps=3, num_workers=2).fit()
     losses = [[r["loss"] for r in read_log(tmp_path / w / "run")] for w in ("w0", "w2")]
     assert losses[0] == losses[1]
 
 
 def test_resumed_command_sets_the_learning_rate_schedule(tmp_path: Path) -> None:
-    Trainer(config(tmp_path, max_steps=2)).fit()
-    Trainer(config(tmp_path, max_steps=4, learning_rate=2e-4, lr_decay_step=3)).fit()
+    make_trainer(tmp_path, max_steps=2).fit()
+    make_trainer(tmp_path, max_steps=4, learning_rate=2e-4, lr_decay_step=3).fit()
     assert [float(r["lr"]) for r in read_log(tmp_path / "run")] == pytest.approx(
         [1e-3, 1e-3, 2e-4, 2e-5]
     )
 
 
 def test_nan_loss_stops_with_a_checkpoint_to_resume_from(tmp_path: Path, capsys) -> None:
-    cfg = config(tmp_path, max_steps=3, train_sets=[Pairs(4, bad=True)])
+    trainer = make_trainer(tmp_path, max_steps=3, train=[Pairs(4, bad=True)])
     with pytest.raises(RuntimeError, match=r"loss is nan at step 1 .*--checkpoint"):
-        Trainer(cfg).fit()
+        trainer.fit()
     ckpt = load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)
     assert ckpt["step"] == 0
 
@@ -391,19 +397,19 @@ class TermAt(Pairs):
 
 def test_sigterm_stops_at_the_step_boundary_with_a_checkpoint(tmp_path: Path) -> None:
     previous = signal.getsignal(signal.SIGTERM)
-    cfg = config(tmp_path, max_steps=50, train_sets=[TermAt(4, at=3)])  # during step 2's batch
-    assert Trainer(cfg).fit() == 128 + signal.SIGTERM
+    trainer = make_trainer(tmp_path, max_steps=50, train=[TermAt(4, at=3)])  # during step 2's batch
+    assert trainer.fit() == 128 + signal.SIGTERM
     assert load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)["step"] == 2
     assert signal.getsignal(signal.SIGTERM) is previous  # handlers restored
 
 
 def test_configuration_errors_are_one_line(tmp_path: Path, capsys) -> None:
     with pytest.raises(TrainingError, match="give --lambda or --quality"):
-        Trainer(config(tmp_path, quality=None, max_steps=1))
+        make_trainer(tmp_path, quality=None, max_steps=1)
     with pytest.raises(TrainingError, match="fewer than --batch-size"):
-        Trainer(config(tmp_path, batch_size=8, max_steps=1))
+        make_trainer(tmp_path, batch_size=8, max_steps=1)
     with pytest.raises(TrainingError, match="--model-kwargs"):
-        Trainer(config(tmp_path, model_kwargs={"width": 3}, max_steps=1))
+        make_trainer(tmp_path, model_kwargs={"width": 3}, max_steps=1)
     rc = train_cli.main(["-m", "rbn", "-q", "1", "-d", str(tmp_path / "missing")])
     err = capsys.readouterr().err.strip()
     assert rc == 1 and "missing does not exist" in err and len(err.splitlines()) == 1
@@ -415,7 +421,7 @@ def test_configuration_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert "--precision: invalid choice: 'int8'" in capsys.readouterr().err
 
     with pytest.raises(TrainingError, match=r"--model-kwargs N='abc'.*: rbn refuses them"):
-        Trainer(config(tmp_path, model_kwargs={**TINY_RBN, "N": "abc"}, max_steps=1))
+        make_trainer(tmp_path, model_kwargs={**TINY_RBN, "N": "abc"}, max_steps=1)
 
 
 def _one_line_error(capsys) -> str:
@@ -444,18 +450,18 @@ def test_a_patch_the_model_cannot_take_is_refused_before_any_work(tmp_path: Path
 
 
 def test_a_checkpoint_without_training_state_is_not_resumed(tmp_path: Path) -> None:
-    Trainer(config(tmp_path, max_steps=1)).fit()
+    make_trainer(tmp_path, max_steps=1).fit()
     path = tmp_path / "run" / CHECKPOINT_NAME
     state = load_checkpoint(path)
     del state["seed"]
     save_checkpoint(state, path)
     with pytest.raises(TrainingError, match=r"not a compressai-isp training .*\(no seed\)"):
-        Trainer(config(tmp_path, max_steps=2))
+        make_trainer(tmp_path, max_steps=2)
     # Another trainer's checkpoint (CompressAI's examples/train.py) points to --init.
     foreign = tmp_path / "compressai.pth.tar"
     torch.save({"epoch": 3, "state_dict": state["state_dict"], "loss": 1.0}, foreign)
     with pytest.raises(TrainingError, match=rf"use --init {re.escape(str(foreign))}"):
-        Trainer(config(tmp_path, max_steps=2, checkpoint=str(foreign)))
+        make_trainer(tmp_path, max_steps=2, checkpoint=str(foreign))
 
 
 def test_the_best_score_survives_any_stop_and_resume(tmp_path: Path, monkeypatch) -> None:
@@ -466,15 +472,15 @@ def test_the_best_score_survives_any_stop_and_resume(tmp_path: Path, monkeypatch
 
     monkeypatch.setattr(Trainer, "validate", scripted_validation)
     run = tmp_path / "run"
-    kw = dict(val_every=2, val_sets=[Pairs(1)], export=True)
-    Trainer(config(tmp_path, max_steps=3, **kw)).fit()
+    kw = dict(val_every=2, val=[Pairs(1)], export=True)
+    make_trainer(tmp_path, max_steps=3, **kw).fit()
     assert load_checkpoint(run / CHECKPOINT_NAME)["best_loss"] == 5.0  # the final validation's
-    Trainer(config(tmp_path, max_steps=4, **kw)).fit()  # resumed: 7.0 is worse than 5.0
+    make_trainer(tmp_path, max_steps=4, **kw).fit()  # resumed: 7.0 is worse than 5.0
     assert load_checkpoint(run / BEST_NAME)["step"] == 3
     # Killed between writing the best file and the checkpoint: the checkpoint's score is stale.
     state = load_checkpoint(run / CHECKPOINT_NAME)
     save_checkpoint({**state, "best_loss": 10.0}, run / CHECKPOINT_NAME)
-    Trainer(config(tmp_path, max_steps=5, **kw)).fit()  # 6.0: better than 10, worse than 5
+    make_trainer(tmp_path, max_steps=5, **kw).fit()  # 6.0: better than 10, worse than 5
     assert load_checkpoint(run / BEST_NAME)["best_loss"] == 5.0
     assert torch.load(run / MODEL_NAME, weights_only=True)["step"] == 3
 
@@ -490,7 +496,7 @@ def test_end_of_run_lines_are_printed_above_the_progress_bar(tmp_path: Path, mon
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stdout", terminal)
     monkeypatch.setattr(sys, "stderr", terminal)
-    assert Trainer(config(tmp_path, max_steps=2, progress=True, export=True)).fit() == 0
+    assert make_trainer(tmp_path, max_steps=2, progress=True, export=True).fit() == 0
     text = terminal.getvalue()
     assert "2/2" in text  # the bar was drawn
     for start in ("exported ", "stopped at step 2"):
@@ -538,10 +544,11 @@ def test_dataset_specs_mix_real_and_synthetic_raw(tmp_path: Path) -> None:
     argv = _cli(tmp_path, png, tmp_path / "mix", "--max-steps", "1", "--val-every", "1")
     argv[argv.index(f"synthetic:{png}")] = f"raw:{raw_dir}"
     argv += ["-d", str(png)]  # a bare folder of images is synthetic RAW
-    cfg = train_cli.config_from_args(train_cli.parse_args(argv))
-    assert [len(d) for d in cfg.train_sets] == [2, 4]  # RAW: 80 % split; synthetic: all
-    assert [len(d) for d in cfg.val_sets] == [1]  # validation on real RAW only
-    raw, srgb = cfg.train_sets[0][0]
+    data = train_cli.data_from_config(train_cli.config_from_args(train_cli.parse_args(argv)))
+    # Each folder's train split: synthetic folders hold out a validation and a test split too.
+    assert [len(d) for d in data.train] == [2, 2]
+    assert [len(d) for d in data.val] == [1]  # validation on real RAW only
+    raw, srgb = data.train[0][0]
     assert raw.shape == (4, PATCH // 2, PATCH // 2) and srgb.shape == (3, PATCH, PATCH)
     assert train_cli.main(argv) == 0
     assert [r["split"] for r in csv.DictReader((tmp_path / "mix" / "log.csv").open())] == [
@@ -602,14 +609,13 @@ def test_ddp_with_two_gloo_processes(tmp_path: Path) -> None:
 def test_a_raw_teacher_must_read_the_students_input_space(tmp_path: Path) -> None:
     enc, _ = _teacher_files(tmp_path)  # a bare state dict: taken to be in the student's space
     student = {**TINY_RBN, "input_space": "camera-normalised"}
-    cfg = config(tmp_path / "a", max_steps=1, model_kwargs=student,
-                 teacher_enc=TeacherConfig("raw-comp-teacher", enc, 1e6))  # fmt: skip
-    assert Trainer(cfg).distiller.teachers[0].module.input_space == "camera-normalised"
+    trainer = make_trainer(tmp_path / "a", max_steps=1, model_kwargs=student,
+                           teacher_enc=TeacherConfig("raw-comp-teacher", enc, 1e6))  # fmt: skip
+    assert trainer.distiller.teachers[0].module.input_space == "camera-normalised"
     paper = zoo.raw_comp_teacher(3, N=8, K=12, N_hyper=8)
     recorded = tmp_path / "paper.pth"
     torch.save({"arch": "raw-comp-teacher", "config": paper.config,
                 "state_dict": paper.state_dict()}, recorded)  # fmt: skip
-    cfg = config(tmp_path / "b", max_steps=1, model_kwargs=student,
-                 teacher_enc=TeacherConfig("raw-comp-teacher", str(recorded), 1e6))  # fmt: skip
+    other_space = TeacherConfig("raw-comp-teacher", str(recorded), 1e6)
     with pytest.raises(TrainingError, match="holds input_space 'paper', not .*camera-normalised"):
-        Trainer(cfg)
+        make_trainer(tmp_path / "b", max_steps=1, model_kwargs=student, teacher_enc=other_space)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_train import TINY, TINY_RBN_ARG, _png_folder, config, read_log
+from test_train import TINY, TINY_RBN_ARG, _png_folder, make_trainer, read_log
 
 from compressai_isp import zoo
 from compressai_isp.cli import main as cli_main
@@ -32,7 +32,6 @@ from compressai_isp.training.checkpoint import (
     rng_state,
     set_rng_state,
 )
-from compressai_isp.training.loop import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -179,12 +178,12 @@ def _as_old_format(path: Path) -> None:
 
 
 def test_an_old_format_checkpoint_resumes_bit_exactly(tmp_path: Path) -> None:
-    Trainer(config(tmp_path / "ref", max_steps=4)).fit()
-    Trainer(config(tmp_path / "old", max_steps=2)).fit()
+    make_trainer(tmp_path / "ref", max_steps=4).fit()
+    make_trainer(tmp_path / "old", max_steps=2).fit()
     ckpt = tmp_path / "old" / "run" / CHECKPOINT_NAME
     _as_old_format(ckpt)
     assert isinstance(torch.load(ckpt, weights_only=False)["rng"][0]["numpy"], tuple)
-    Trainer(config(tmp_path / "old", max_steps=4)).fit()
+    make_trainer(tmp_path / "old", max_steps=4).fit()
     ref, old = read_log(tmp_path / "ref" / "run"), read_log(tmp_path / "old" / "run")
     assert [r["loss"] for r in ref] == [r["loss"] for r in old]
 
@@ -198,7 +197,7 @@ def test_stale_checkpoint_temp_files_are_removed_on_start(tmp_path: Path) -> Non
     kept = [save / "notes.tmp", save / ".checkpoint.pth.tar.mine.tmp", save / ".other.k3x_9abc.tmp"]
     for f in stale + kept:
         f.write_bytes(b"x" * 10)
-    assert Trainer(config(tmp_path, max_steps=1, export=True)).fit() == 0
+    assert make_trainer(tmp_path, max_steps=1, export=True).fit() == 0
     assert not any(f.exists() for f in stale)
     assert all(f.exists() for f in kept)  # not this library's temp names: left alone
 

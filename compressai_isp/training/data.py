@@ -17,21 +17,29 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset
 
-__all__ = ["DATASET_KINDS", "DataRecipe", "parse_spec", "build_datasets"]
+from compressai_isp.data import IMAGE_EXTENSIONS, PairedFolder, RawFolder, SyntheticRawFolder
+from compressai_isp.training.errors import TrainingDataError
+
+__all__ = [
+    "DATASET_KINDS",
+    "DataRecipe",
+    "TrainingData",
+    "build_datasets",
+    "load_training_data",
+    "parse_spec",
+]
 
 DATASET_KINDS = ("raw", "paired", "synthetic")
 
 
 def parse_spec(spec: str) -> tuple[str, Path]:
     """``"raw:/data/x"`` -> ``("raw", Path("/data/x"))``; a bare path gets a guessed kind."""
-    from compressai_isp.training.loop import TrainingDataError
-
     kind, sep, rest = spec.partition(":")
     if sep and kind in DATASET_KINDS:
         path = Path(rest)
@@ -45,13 +53,10 @@ def parse_spec(spec: str) -> tuple[str, Path]:
 
 
 def _guess_kind(path: Path, spec: str) -> str:
-    from compressai_isp.training.loop import TrainingDataError
-
     suffixes = {p.suffix.lower() for p in (path.rglob("*") if path.is_dir() else [path])}
-    image = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
-    if suffixes - image - {""}:
+    if suffixes - IMAGE_EXTENSIONS - {""}:
         return "raw"
-    if suffixes & image:
+    if suffixes & IMAGE_EXTENSIONS:
         return "synthetic"
     raise TrainingDataError(
         f"--dataset {spec}: cannot tell what {path} holds; prefix it with one of "
@@ -77,9 +82,18 @@ class DataRecipe:
     synthetic_isp: str = "unprocessing"  # compressai_isp.data.SYNTHETIC_ISPS
 
 
-def _make(kind: str, path: Path, split: str, recipe: DataRecipe) -> Dataset:
-    from compressai_isp.data import PairedFolder, RawFolder, SyntheticRawFolder
+@dataclass
+class TrainingData:
+    """What a :class:`~compressai_isp.training.loop.Trainer` trains and validates on.
 
+    ``description`` names each training set (recorded in checkpoints and exports)."""
+
+    train: list[Dataset]
+    val: list[Dataset] = field(default_factory=list)
+    description: list[str] = field(default_factory=list)
+
+
+def _make(kind: str, path: Path, split: str, recipe: DataRecipe) -> Dataset:
     cls: Any = {"raw": RawFolder, "paired": PairedFolder, "synthetic": SyntheticRawFolder}[kind]
     extra = {"isp": recipe.synthetic_isp} if kind == "synthetic" else {}
     with warnings.catch_warnings(record=True) as caught:
@@ -117,8 +131,6 @@ def build_datasets(
     box, and its validation measures the fit to them, not generalisation. ``val_specs``
     replaces the automatic validation sets with whole folders.
     """
-    from compressai_isp.training.loop import TrainingDataError
-
     train, valid, desc = [], [], []
 
     def make(spec: str, kind: str, path: Path, split: str) -> Dataset:
@@ -149,3 +161,10 @@ def build_datasets(
             kind, path = parse_spec(spec)
             valid.append(make(spec, kind, path, "all"))
     return train, valid, desc
+
+
+def load_training_data(
+    specs: list[str], recipe: DataRecipe, *, val: bool = True, val_specs: list[str] | None = None
+) -> TrainingData:
+    """:func:`build_datasets` as the :class:`TrainingData` a Trainer takes."""
+    return TrainingData(*build_datasets(specs, recipe, val=val, val_specs=val_specs))

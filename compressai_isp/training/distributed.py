@@ -15,6 +15,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 __all__ = [
     "DistInfo",
@@ -26,6 +27,7 @@ __all__ = [
     "gather_objects",
     "setup",
     "teardown",
+    "wrap_model",
 ]
 
 
@@ -62,8 +64,9 @@ def setup(cuda: bool) -> tuple[DistInfo, torch.device]:
     return info, device
 
 
-def teardown(info: DistInfo) -> None:
-    if info.enabled and dist.is_initialized():
+def teardown() -> None:
+    """Leave the process group this process joined, if any (the CLI's last step)."""
+    if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
 
@@ -116,3 +119,28 @@ def broadcast_flag(flag: bool, info: DistInfo, device: torch.device) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
+
+
+def wrap_model(
+    model: nn.Module,
+    aux_names: list[str],
+    info: DistInfo,
+    device: torch.device,
+    find_unused_parameters: bool,
+) -> nn.Module:
+    """``model`` in DistributedDataParallel (``model`` itself for one process).
+
+    The parameters ``aux_names`` (the entropy bottleneck's quantiles) only get gradients from
+    ``aux_loss()``, outside DDP's forward: they are excluded from DDP, copied from rank 0 here
+    and averaged by hand (:func:`all_reduce_grads`).
+    """
+    if not info.enabled:
+        return model
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, aux_names)
+    named = dict(model.named_parameters())
+    broadcast_params([named[n] for n in aux_names], info)  # DDP only syncs what it owns
+    return DistributedDataParallel(
+        model,
+        device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=find_unused_parameters,
+    )
