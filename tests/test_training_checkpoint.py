@@ -30,6 +30,7 @@ from compressai_isp.training.checkpoint import (
     load_checkpoint,
     load_state_file,
     rng_state,
+    save_checkpoint,
     set_rng_state,
 )
 
@@ -183,6 +184,27 @@ def test_an_old_format_checkpoint_resumes_bit_exactly(tmp_path: Path) -> None:
     ckpt = tmp_path / "old" / "run" / CHECKPOINT_NAME
     _as_old_format(ckpt)
     assert isinstance(torch.load(ckpt, weights_only=False)["rng"][0]["numpy"], tuple)
+    make_trainer(tmp_path / "old", max_steps=4).fit()
+    ref, old = read_log(tmp_path / "ref" / "run"), read_log(tmp_path / "old" / "run")
+    assert [r["loss"] for r in ref] == [r["loss"] for r in old]
+
+
+def _as_written_before_the_config_was_recorded(path: Path) -> None:
+    """No metric, no train_config, a MultiStepLR state (the schedule the trainer used then)."""
+    state = load_checkpoint(path)
+    del state["metric"], state["train_config"]
+    optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[1000], gamma=0.1)
+    for _ in range(state["step"]):
+        optimizer.step()
+        schedule.step()
+    save_checkpoint({**state, "lr_scheduler": schedule.state_dict()}, path)
+
+
+def test_a_checkpoint_without_the_recorded_config_resumes_bit_exactly(tmp_path: Path) -> None:
+    make_trainer(tmp_path / "ref", max_steps=4).fit()
+    make_trainer(tmp_path / "old", max_steps=2).fit()
+    _as_written_before_the_config_was_recorded(tmp_path / "old" / "run" / CHECKPOINT_NAME)
     make_trainer(tmp_path / "old", max_steps=4).fit()
     ref, old = read_log(tmp_path / "ref" / "run"), read_log(tmp_path / "old" / "run")
     assert [r["loss"] for r in ref] == [r["loss"] for r in old]
