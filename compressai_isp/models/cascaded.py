@@ -20,14 +20,13 @@ from typing import Any, ClassVar
 from torch import Tensor
 
 from compressai_isp.models.base import check_input, checked_input_space
-from compressai_isp.models.comp_net import CompNet
+from compressai_isp.models.comp_net import MBT2018_LADDER, CompNet, mbt2018_cfgs
 from compressai_isp.models.liteispnet import LiteISPNet
-from compressai_isp.registry import register_model
+from compressai_isp.registry import ArchSetup, ArchSpec, register_architecture
 
-__all__ = ["Cascaded"]
+__all__ = ["CASCADED_SPEC", "Cascaded"]
 
 
-@register_model("cascaded")
 class Cascaded(CompNet):
     """LiteISPNet + mbt2018: packed RAW ``[B,4,H/2,W/2]`` -> bitstream -> sRGB ``[B,3,H,W]``.
 
@@ -76,3 +75,22 @@ class Cascaded(CompNet):
         """The Comp-Net codes the ISP-Net's sRGB, clamped to the range a real codec sees."""
         check_input(self, x)
         return self.isp.render(x).clamp(0, 1)
+
+
+CASCADED_SPEC = register_architecture(
+    ArchSpec(
+        name="cascaded",
+        cls=Cascaded,
+        # The Comp-Net is CompressAI's mbt2018 ladder; the ISP-Net is trained with L2 (§4.1).
+        cfgs=mbt2018_cfgs(isp_width=64),
+        lambdas=MBT2018_LADDER,
+        summary="Cascaded structure (§3.1): LiteISPNet + mbt2018 at CompressAI's qualities 1-8.",
+        # Joint fine-tuning of the cascade (§4.1): only the ISP-Net learns, the Comp-Net is
+        # frozen; its two parts may start from separately trained weights.
+        trainable="isp.",
+        setup=ArchSetup(
+            options=("isp_init", "comp_init"),
+            apply="compressai_isp.training.arch_setup:_set_up_cascade",
+        ),
+    )
+)

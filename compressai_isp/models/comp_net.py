@@ -25,12 +25,11 @@ from typing import Any, ClassVar
 from torch import Tensor
 
 from compressai_isp.models.base import ContextHyperprior
-from compressai_isp.registry import register_model
+from compressai_isp.registry import ArchSpec, quality_ladder, register_architecture
 
-__all__ = ["CompNet"]
+__all__ = ["COMP_NET_SPEC", "CompNet", "MBT2018_LADDER", "mbt2018_cfgs"]
 
 
-@register_model("comp-net")
 class CompNet(ContextHyperprior):
     """mbt2018 on sRGB: ``[B,3,H,W]`` -> bitstream -> ``[B,3,H,W]``; sides multiples of 64.
 
@@ -51,3 +50,24 @@ class CompNet(ContextHyperprior):
     @classmethod
     def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:
         return {"N": state_dict["g_a.0.weight"].size(0), "M": state_dict["g_a.6.weight"].size(0)}
+
+
+#: CompressAI's mbt2018 λ ladder, qualities 1-8 (the cascade's Comp-Net, §3.1).
+MBT2018_LADDER = quality_ladder(0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
+
+
+def mbt2018_cfgs(**extra: int) -> dict[int, dict[str, int]]:
+    """CompressAI's mbt2018 widths at each quality (M = 320 from quality 5 up), plus ``extra``."""
+    return {q: {"N": 192, "M": 192 if q <= 4 else 320, **extra} for q in MBT2018_LADDER}
+
+
+COMP_NET_SPEC = register_architecture(
+    ArchSpec(
+        name="comp-net",
+        cls=CompNet,
+        cfgs=mbt2018_cfgs(),
+        lambdas=MBT2018_LADDER,
+        summary="The cascade's sRGB Comp-Net (§3.1): mbt2018 on sRGB at CompressAI's "
+        "qualities 1-8.",
+    )
+)

@@ -30,9 +30,9 @@ from torch import Tensor, nn
 from compressai_isp.models.base import Configurable, check_input, checked_input_space
 from compressai_isp.models.layers import RCAG, HaarDWT, HaarIDWT, conv3x3, coordinate_map
 from compressai_isp.precision import TransformPrecision
-from compressai_isp.registry import register_model
+from compressai_isp.registry import ArchSpec, distortion_only, register_architecture
 
-__all__ = ["LiteISPNet"]
+__all__ = ["LITEISPNET_SPEC", "LiteISPNet"]
 
 LITEISPNET_RCABS_PER_GROUP = 4
 RAW_GAMMA = 1 / 2.2
@@ -45,7 +45,6 @@ def _stage(*layers: tuple[str, nn.Module]) -> nn.Sequential:
     return stage
 
 
-@register_model("liteispnet")
 class LiteISPNet(Configurable, nn.Module):
     """RAW -> sRGB ISP-Net. ``forward`` returns ``{"x_hat", "likelihoods": {}}`` like a codec.
 
@@ -132,3 +131,14 @@ class LiteISPNet(Configurable, nn.Module):
 
 def _cat_coords(x: Tensor) -> Tensor:
     return torch.cat((x, coordinate_map(x)), dim=1)
+
+
+LITEISPNET_SPEC = register_architecture(
+    ArchSpec(
+        name="liteispnet",
+        cls=LiteISPNet,
+        cfgs={q: {"width": 64} for q in range(1, 8)},
+        lambdas=distortion_only(7),
+        summary="LiteISPNet (ICCV 2021), the ISP-Net of the cascade, trained with L2 (§4.1).",
+    )
+)

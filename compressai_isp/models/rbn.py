@@ -47,9 +47,16 @@ from torch import Tensor, nn
 
 from compressai_isp.models.base import ContextHyperprior, checked_input_space, hyperprior_widths
 from compressai_isp.models.layers import RCAG, conv3x3
-from compressai_isp.registry import register_model
+from compressai_isp.registry import ArchSpec, quality_ladder, register_architecture
 
-__all__ = ["RBN", "RBNDecoder", "strided_analysis", "rbn_widths"]
+__all__ = [
+    "RBN",
+    "RBNDecoder",
+    "RBN_SPEC",
+    "RD_LADDER",
+    "rbn_widths",
+    "strided_analysis",
+]
 
 RBN_RCABS_PER_GROUP = 2
 
@@ -110,7 +117,6 @@ class RBNDecoder(nn.Module):
         return self.tail(x)
 
 
-@register_model("rbn")
 class RBN(ContextHyperprior):
     """RAWtoBit network: packed RAW ``[B,4,H/2,W/2]`` -> bitstream -> sRGB ``[B,3,H,W]``.
 
@@ -161,3 +167,17 @@ def rbn_widths(state_dict: dict[str, Tensor]) -> dict[str, int]:
         **hyperprior_widths(state_dict),
         "decoder_width": state_dict["g_s.up2.conv.weight"].size(0),
     }
+
+
+#: RBN's and the compression teacher's λ ladder (paper §4.1), qualities 1-7.
+RD_LADDER = quality_ladder(0.0035, 0.0067, 0.013, 0.0483, 0.0932, 0.18, 0.36)
+
+RBN_SPEC = register_architecture(
+    ArchSpec(
+        name="rbn",
+        cls=RBN,
+        cfgs={q: {"N": 256, "M": 192, "N_hyper": 192, "decoder_width": 64} for q in RD_LADDER},
+        lambdas=RD_LADDER,
+        summary="RAWtoBit network (§3.3). Qualities 1-7: λ = 0.0035 ... 0.36.",
+    )
+)

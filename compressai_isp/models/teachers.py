@@ -26,10 +26,20 @@ from compressai.models.utils import deconv
 from torch import Tensor, nn
 
 from compressai_isp.models.base import ContextHyperprior, checked_input_space, hyperprior_widths
-from compressai_isp.models.rbn import RBNDecoder, rbn_widths, strided_analysis
-from compressai_isp.registry import register_model
+from compressai_isp.models.rbn import RD_LADDER, RBNDecoder, rbn_widths, strided_analysis
+from compressai_isp.registry import (
+    ArchSpec,
+    distortion_only,
+    register_architecture,
+)
 
-__all__ = ["RawCompTeacher", "ISPTeacher", "strided_synthesis"]
+__all__ = [
+    "ISPTeacher",
+    "ISP_TEACHER_SPEC",
+    "RAW_COMP_TEACHER_SPEC",
+    "RawCompTeacher",
+    "strided_synthesis",
+]
 
 
 def strided_synthesis(M: int, N: int, out_channels: int, num_layers: int = 4) -> nn.Sequential:
@@ -45,7 +55,6 @@ def strided_synthesis(M: int, N: int, out_channels: int, num_layers: int = 4) ->
     return nn.Sequential(*layers)
 
 
-@register_model("raw-comp-teacher")
 class RawCompTeacher(ContextHyperprior):
     """Compression teacher: packed RAW -> bitstream -> packed RAW (both ``[B,4,H/2,W/2]``).
 
@@ -84,7 +93,6 @@ class RawCompTeacher(ContextHyperprior):
         }
 
 
-@register_model("isp-teacher")
 class ISPTeacher(ContextHyperprior):
     """ISP teacher: sRGB ``[B,3,H,W]`` -> latent of RBN's shape -> RBN's decoder -> sRGB.
 
@@ -114,3 +122,26 @@ class ISPTeacher(ContextHyperprior):
     @classmethod
     def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:
         return rbn_widths(state_dict)
+
+
+RAW_COMP_TEACHER_SPEC = register_architecture(
+    ArchSpec(
+        name="raw-comp-teacher",
+        cls=RawCompTeacher,
+        # K = 192 for the three lower rates and 320 for the four higher ones (§4.1).
+        cfgs={q: {"N": 256, "K": 192 if q <= 3 else 320, "N_hyper": 192} for q in RD_LADDER},
+        lambdas=RD_LADDER,
+        summary="Compression teacher (§3.3): RAW -> bits -> RAW. K = 192 (q1-3) or 320 (q4-7).",
+    )
+)
+
+ISP_TEACHER_SPEC = register_architecture(
+    ArchSpec(
+        name="isp-teacher",
+        cls=ISPTeacher,
+        cfgs={q: {"N": 256, "M": 192, "N_hyper": 192, "decoder_width": 64} for q in range(1, 8)},
+        lambdas=distortion_only(7),
+        summary="ISP teacher (§3.3): sRGB autoencoder with RBN's decoder, trained for "
+        "distortion only.",
+    )
+)

@@ -20,12 +20,11 @@ from compressai.models.utils import conv, deconv
 from torch import Tensor, nn
 
 from compressai_isp.models.base import ContextHyperprior, checked_input_space
-from compressai_isp.registry import register_model
+from compressai_isp.registry import ArchSpec, quality_ladder, register_architecture
 
-__all__ = ["UnifiedRaw"]
+__all__ = ["UNIFIED_LADDER", "UNIFIED_RAW_SPEC", "UnifiedRaw"]
 
 
-@register_model("unified-raw")
 class UnifiedRaw(ContextHyperprior):
     """mbt2018 with a packed-RAW input and an sRGB output twice its size.
 
@@ -54,3 +53,19 @@ class UnifiedRaw(ContextHyperprior):
     @classmethod
     def config_from_state_dict(cls, state_dict: dict[str, Tensor]) -> dict[str, Any]:
         return {"N": state_dict["g_a.0.weight"].size(0), "M": state_dict["g_a.6.weight"].size(0)}
+
+
+#: The unified structure's λ ladder (§4.1), qualities 1-7.
+UNIFIED_LADDER = quality_ladder(0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932, 0.18)
+
+UNIFIED_RAW_SPEC = register_architecture(
+    ArchSpec(
+        name="unified-raw",
+        cls=UnifiedRaw,
+        # CompressAI's mbt2018 widths: M = 320 from quality 5 up.
+        cfgs={q: {"N": 192, "M": 192 if q <= 4 else 320} for q in UNIFIED_LADDER},
+        lambdas=UNIFIED_LADDER,
+        summary="Unified structure (§3.2): mbt2018 on RAW -> sRGB. Qualities 1-7: "
+        "λ = 0.0035 ... 0.18.",
+    )
+)

@@ -1,4 +1,10 @@
-"""What each architecture is trained on and with which loss (RAWtoBit §3-4.1).
+"""What the trainer does with each architecture, and the loss (RAWtoBit §3-4.1).
+
+An architecture's :class:`Task` (which element of the ``(raw, srgb)`` pair it takes, which it
+must reproduce, rate-distortion or distortion only, which parameters train) is derived from
+its spec (:class:`compressai_isp.registry.ArchSpec`: the class's input and output kinds, the
+λ ladder, ``trainable``); :data:`TASKS` is a read-only view of those specs, plugins included.
+The built-in ones:
 
 =================  =========  =========  ============================================  ==========
 architecture       input      target     loss                                          trains
@@ -21,8 +27,7 @@ the packed ``B·h·w`` and report 4x higher bpp).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -30,35 +35,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from compressai_isp.metrics import ms_ssim_per_image, rate_bpp, srgb_num_pixels
+from compressai_isp.registry import SpecView, Task
 
 __all__ = ["Task", "TASKS", "rd_loss", "model_output", "main_parameters", "aux_parameters"]
 
-
-@dataclass(frozen=True)
-class Task:
-    input: str  # "raw" or "srgb": which element of the (raw, srgb) pair the model sees
-    target: str  # which element it must reproduce
-    rate: bool  # rate-distortion loss (True) or distortion only (False)
-    trainable: str | None = None  # parameter-name prefix to train; None = everything
-
-    def split(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-        """``(model input, target)`` from a ``(raw, srgb)`` pair."""
-        raw, srgb = batch
-        pick = {"raw": raw, "srgb": srgb}
-        return pick[self.input], pick[self.target]
-
-
-TASKS: dict[str, Task] = {
-    "rbn": Task("raw", "srgb", rate=True),
-    "unified-raw": Task("raw", "srgb", rate=True),
-    "raw-comp-teacher": Task("raw", "raw", rate=True),
-    "isp-teacher": Task("srgb", "srgb", rate=False),
-    "liteispnet": Task("raw", "srgb", rate=False),
-    # Joint fine-tuning of the cascade (§4.1): only the ISP-Net learns, the Comp-Net is frozen.
-    "cascaded": Task("raw", "srgb", rate=True, trainable="isp."),
-    # The cascade's Comp-Net, trained on the sRGB targets alone (CompressAI's mbt2018 recipe).
-    "comp-net": Task("srgb", "srgb", rate=True),
-}
+#: Every architecture's task by name (a view of the specs: plugins appear once registered).
+TASKS: Mapping[str, Task] = SpecView(lambda spec: spec.task)
 
 
 def model_output(out: Any) -> tuple[Tensor, dict[str, Any]]:

@@ -4,15 +4,20 @@ Every builder has CompressAI's signature ``(quality, metric="mse", pretrained=Fa
 progress=True, **kwargs)``; keyword arguments override the quality's widths (reduced-width
 models for tests and small budgets) and, for RAW-input models, pick the ``input_space``
 (``"paper"`` by default, or ``"camera-normalised"``); ``pretrained=True`` loads a weight file
-described in the ``zoo/`` manifest (see :mod:`compressai_isp.zoo.weights`), never from the
-network, and keyword arguments may only repeat what its card records (a card without an input
-space records ``"paper"``).
+described in the zoo manifest shipped inside the package (see :mod:`compressai_isp.zoo.weights`),
+never from the network, and keyword arguments may only repeat what its card records (a card
+without an input space records ``"paper"``).
 
-Quality ladders (paper §4.1): ``lambdas[arch][quality]`` is the λ of ``L = R + λ·255²·MSE``.
+Every table here is a read-only view of the architecture specs
+(:data:`compressai_isp.registry.ARCHITECTURES`, one :class:`~compressai_isp.registry.ArchSpec`
+per architecture, declared next to its class): ``image_models[arch]`` is the builder,
+``cfgs[arch][quality]`` the constructor widths and ``lambdas[arch][quality]`` the λ of
+``L = R + λ·255²·MSE`` (paper §4.1). A plugin's spec appears in all of them once registered.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +34,7 @@ from compressai_isp.models import (
     RawCompTeacher,
     UnifiedRaw,
 )
-from compressai_isp.registry import MODELS
+from compressai_isp.registry import ARCHITECTURES, MODELS, ArchSpec, SpecView
 from compressai_isp.zoo.plugins import load_plugins
 from compressai_isp.zoo.weights import (
     Weights,
@@ -51,6 +56,7 @@ __all__ = [
     "model_architectures",
     "cfgs",
     "lambdas",
+    "builder",
     "create_model",
     "load_model_file",
     "ModelFile",
@@ -62,151 +68,61 @@ __all__ = [
     "zoo_dir",
 ]
 
-_RD_LADDER = (0.0035, 0.0067, 0.013, 0.0483, 0.0932, 0.18, 0.36)  # RBN, compression teacher
-_UNIFIED_LADDER = (0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932, 0.18)
-_MBT2018_LADDER = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
 
-lambdas: dict[str, dict[int, float | None]] = {
-    "rbn": dict(enumerate(_RD_LADDER, start=1)),
-    "raw-comp-teacher": dict(enumerate(_RD_LADDER, start=1)),
-    "unified-raw": dict(enumerate(_UNIFIED_LADDER, start=1)),
-    # The cascade's Comp-Net is CompressAI's mbt2018 ladder; the ISP-Net is trained with L2.
-    "cascaded": dict(enumerate(_MBT2018_LADDER, start=1)),
-    "comp-net": dict(enumerate(_MBT2018_LADDER, start=1)),
-    # Distortion-only models: one architecture, the quality index is accepted for symmetry.
-    "isp-teacher": dict.fromkeys(range(1, 8)),
-    "liteispnet": dict.fromkeys(range(1, 8)),
-}
-
-cfgs: dict[str, dict[int, dict[str, Any]]] = {
-    "rbn": {q: {"N": 256, "M": 192, "N_hyper": 192, "decoder_width": 64} for q in range(1, 8)},
-    # K = 192 for the three lower rates and 320 for the four higher ones (§4.1).
-    "raw-comp-teacher": {
-        q: {"N": 256, "K": 192 if q <= 3 else 320, "N_hyper": 192} for q in range(1, 8)
-    },
-    # CompressAI's mbt2018 widths: M = 320 from quality 5 up.
-    "unified-raw": {q: {"N": 192, "M": 192 if q <= 4 else 320} for q in range(1, 8)},
-    "cascaded": {q: {"N": 192, "M": 192 if q <= 4 else 320, "isp_width": 64} for q in range(1, 9)},
-    "comp-net": {q: {"N": 192, "M": 192 if q <= 4 else 320} for q in range(1, 9)},
-    "isp-teacher": {
-        q: {"N": 256, "M": 192, "N_hyper": 192, "decoder_width": 64} for q in range(1, 8)
-    },
-    "liteispnet": {q: {"width": 64} for q in range(1, 8)},
-}
-
-model_architectures: dict[str, type[nn.Module]] = MODELS
-
-
-def _build(arch: str, quality: int, metric: str, pretrained: bool, **kwargs: Any) -> nn.Module:
+def _build(spec: ArchSpec, quality: int, metric: str, pretrained: bool, **kwargs: Any) -> nn.Module:
     if metric not in ("mse", "ms-ssim"):
-        raise ValueError(f'invalid metric "{metric}" for {arch}: use "mse" or "ms-ssim"')
-    if quality not in cfgs[arch]:
-        qualities = sorted(cfgs[arch])
-        raise ValueError(
-            f"invalid quality {quality} for {arch}: should be {qualities[0]}..{qualities[-1]}"
-        )
-    cls = MODELS[arch]
+        raise ValueError(f'invalid metric "{metric}" for {spec.name}: use "mse" or "ms-ssim"')
+    config = spec.config(quality)
     if not pretrained:
-        return cls(**{**cfgs[arch][quality], **kwargs})
-    weights = get_weights(arch, quality, metric)
+        return spec.cls(**{**config, **kwargs})
+    weights = get_weights(spec.name, quality, metric)
     trained_with = weights.full_config
     clashing = {k: v for k, v in kwargs.items() if trained_with.get(k) != v}
     if clashing:
         raise ValueError(
-            f"{arch} q{quality} pretrained weights were trained with {trained_with}; "
+            f"{spec.name} q{quality} pretrained weights were trained with {trained_with}; "
             f"cannot override {clashing}"
         )
-    model = cls(**weights.config)
+    model = spec.cls(**weights.config)
     model.load_state_dict(weights.get_state_dict())
     return model.eval()
 
 
-def rbn(
-    quality: int,
-    metric: str = "mse",
-    pretrained: bool = False,
-    progress: bool = True,
-    **kwargs: Any,
-) -> RBN:
-    """RAWtoBit network (§3.3). Qualities 1-7: λ = 0.0035 ... 0.36."""
-    return _build("rbn", quality, metric, pretrained, **kwargs)
+@functools.cache
+def builder(spec: ArchSpec) -> Callable[..., nn.Module]:
+    """The zoo builder of ``spec``: ``(quality, metric="mse", pretrained=False, progress=True,
+    **kwargs)``, CompressAI's signature (``progress`` is accepted for it: nothing downloads)."""
+
+    def build(
+        quality: int,
+        metric: str = "mse",
+        pretrained: bool = False,
+        progress: bool = True,
+        **kwargs: Any,
+    ) -> nn.Module:
+        return _build(spec, quality, metric, pretrained, **kwargs)
+
+    build.__name__ = build.__qualname__ = spec.name.replace("-", "_")
+    build.__doc__ = spec.summary or f"{spec.cls.__name__} ({spec.name})."
+    return build
 
 
-def unified_raw(
-    quality: int,
-    metric: str = "mse",
-    pretrained: bool = False,
-    progress: bool = True,
-    **kwargs: Any,
-) -> UnifiedRaw:
-    """Unified structure (§3.2): mbt2018 on RAW -> sRGB. Qualities 1-7: λ = 0.0035 ... 0.18."""
-    return _build("unified-raw", quality, metric, pretrained, **kwargs)
+#: Builder of every architecture by name (CompressAI's ``image_models``).
+image_models: SpecView[Callable[..., nn.Module]] = SpecView(builder)
+#: Constructor widths of every architecture at each quality.
+cfgs: SpecView[Any] = SpecView(lambda spec: spec.cfgs)
+#: λ ladder of every architecture (``None``: trained for distortion only).
+lambdas: SpecView[Any] = SpecView(lambda spec: spec.lambdas)
+model_architectures = MODELS
 
-
-def raw_comp_teacher(
-    quality: int,
-    metric: str = "mse",
-    pretrained: bool = False,
-    progress: bool = True,
-    **kwargs: Any,
-) -> RawCompTeacher:
-    """Compression teacher (§3.3): RAW -> bits -> RAW. K = 192 (q1-3) or 320 (q4-7)."""
-    return _build("raw-comp-teacher", quality, metric, pretrained, **kwargs)
-
-
-def isp_teacher(
-    quality: int,
-    metric: str = "mse",
-    pretrained: bool = False,
-    progress: bool = True,
-    **kwargs: Any,
-) -> ISPTeacher:
-    """ISP teacher (§3.3): sRGB autoencoder with RBN's decoder, trained for distortion only."""
-    return _build("isp-teacher", quality, metric, pretrained, **kwargs)
-
-
-def liteispnet(
-    quality: int,
-    metric: str = "mse",
-    pretrained: bool = False,
-    progress: bool = True,
-    **kwargs: Any,
-) -> LiteISPNet:
-    """LiteISPNet (ICCV 2021), the ISP-Net of the cascade, trained with L2 (§4.1)."""
-    return _build("liteispnet", quality, metric, pretrained, **kwargs)
-
-
-def cascaded(
-    quality: int,
-    metric: str = "mse",
-    pretrained: bool = False,
-    progress: bool = True,
-    **kwargs: Any,
-) -> Cascaded:
-    """Cascaded structure (§3.1): LiteISPNet + mbt2018 at CompressAI's qualities 1-8."""
-    return _build("cascaded", quality, metric, pretrained, **kwargs)
-
-
-def comp_net(
-    quality: int,
-    metric: str = "mse",
-    pretrained: bool = False,
-    progress: bool = True,
-    **kwargs: Any,
-) -> CompNet:
-    """The cascade's sRGB Comp-Net (§3.1): mbt2018 on sRGB at CompressAI's qualities 1-8."""
-    return _build("comp-net", quality, metric, pretrained, **kwargs)
-
-
-image_models: dict[str, Callable[..., nn.Module]] = {
-    "rbn": rbn,
-    "unified-raw": unified_raw,
-    "raw-comp-teacher": raw_comp_teacher,
-    "isp-teacher": isp_teacher,
-    "liteispnet": liteispnet,
-    "cascaded": cascaded,
-    "comp-net": comp_net,
-}
+# CompressAI-style named builders of the built-in architectures.
+rbn: Callable[..., RBN] = image_models["rbn"]
+unified_raw: Callable[..., UnifiedRaw] = image_models["unified-raw"]
+raw_comp_teacher: Callable[..., RawCompTeacher] = image_models["raw-comp-teacher"]
+isp_teacher: Callable[..., ISPTeacher] = image_models["isp-teacher"]
+liteispnet: Callable[..., LiteISPNet] = image_models["liteispnet"]
+cascaded: Callable[..., Cascaded] = image_models["cascaded"]
+comp_net: Callable[..., CompNet] = image_models["comp-net"]
 
 
 def create_model(
@@ -254,6 +170,8 @@ def load_model_file(
     no input space (tensors do not show it): a RAW model comes back in ``"paper"`` space unless
     ``input_space`` says otherwise. Every failure is a one-line ``ValueError`` naming the file.
     """
+    # Local: compressai_isp.training imports the zoo (a real cycle until reading a state file
+    # moves below both; issue 15 item 2).
     from compressai_isp.training.checkpoint import load_state_file
 
     path = Path(path)
@@ -290,7 +208,7 @@ def list_models(pretrained: bool = False) -> list[str]:
     """Names of every architecture (or, with ``pretrained=True``, of those with weights)."""
     if pretrained:
         return sorted({w.arch for w in list_weights()})
-    return sorted(image_models)
+    return sorted(ARCHITECTURES)
 
 
-load_plugins(image_models)
+load_plugins()

@@ -1,30 +1,48 @@
 """Third-party architectures through the ``compressai_isp.models`` entry-point group.
 
-A plugin package declares, in its ``pyproject.toml``::
+A plugin package declares its architecture exactly as the built-in ones are declared, with an
+:class:`~compressai_isp.registry.ArchSpec` next to its class, and names that spec in its
+``pyproject.toml``::
 
     [project.entry-points."compressai_isp.models"]
-    my-arch = "my_package.zoo:my_arch"
+    my-arch = "my_package:architecture"      # architecture = ArchSpec(name="my-arch", ...)
 
-where ``my_arch(quality, metric="mse", pretrained=False, progress=True, **kwargs)`` builds the
-model, exactly like the builders of :mod:`compressai_isp.zoo`. Importing the zoo adds every
-plugin to ``image_models``; a plugin that fails to load is reported with a warning naming it
-and skipped, so one broken package never breaks ``import compressai_isp``.
+Importing the zoo registers every plugin's spec (:func:`~compressai_isp.registry.
+register_architecture`), after which the architecture is in every table
+(``zoo.image_models``, ``zoo.cfgs``, ``zoo.lambdas``, the trainer's ``--model`` choices, the
+codec and eval), like a built-in one. The plugin itself changes nothing at import. A plugin
+that fails to load, is not a spec, is named differently from its entry point, or takes a name
+already registered is reported with a warning naming it and skipped, so one broken package
+never breaks ``import compressai_isp``.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, MutableMapping
 
 import entrypoints
+
+from compressai_isp.registry import ARCHITECTURES, ArchSpec, register_architecture
 
 __all__ = ["ENTRY_POINT_GROUP", "load_plugins"]
 
 ENTRY_POINT_GROUP = "compressai_isp.models"
 
 
-def load_plugins(table: MutableMapping[str, Callable]) -> list[str]:
-    """Add every plugin builder to ``table``; return the names added."""
+def _loaded_spec(point: entrypoints.EntryPoint) -> ArchSpec:
+    spec = point.load()
+    if not isinstance(spec, ArchSpec):
+        raise TypeError(
+            f"{point.object_name} is a {type(spec).__name__}, not a "
+            "compressai_isp.registry.ArchSpec"
+        )
+    if spec.name != point.name:
+        raise ValueError(f"{point.object_name} declares the architecture {spec.name!r}")
+    return spec
+
+
+def load_plugins() -> list[str]:
+    """Register the spec of every ``compressai_isp.models`` entry point; return the names added."""
     added = []
     try:
         points = entrypoints.get_group_all(ENTRY_POINT_GROUP)
@@ -33,9 +51,7 @@ def load_plugins(table: MutableMapping[str, Callable]) -> list[str]:
         return added
     for point in points:
         try:
-            builder = point.load()
-            if not callable(builder):
-                raise TypeError(f"{point.object_name} is not callable")
+            spec = _loaded_spec(point)
         except Exception as err:
             warnings.warn(
                 f"compressai-isp plugin {point.name!r} ({point.module_name}) failed to load: "
@@ -43,12 +59,12 @@ def load_plugins(table: MutableMapping[str, Callable]) -> list[str]:
                 stacklevel=2,
             )
             continue
-        if point.name in table and table[point.name] is not builder:
+        if ARCHITECTURES.get(point.name, spec) is not spec:
             warnings.warn(
                 f"compressai-isp plugin {point.name!r} ignored: the name is already taken",
                 stacklevel=2,
             )
             continue
-        table[point.name] = builder
+        register_architecture(spec)
         added.append(point.name)
     return added

@@ -1,7 +1,7 @@
-"""Publish a trained model into the ``zoo/`` folder with its model card.
+"""Publish a trained model into the zoo folder with its model card.
 
     python -m compressai_isp.zoo.publish runs/rbn-q6/model_best.pth \\
-        --meta-json card.json [--zoo zoo/]
+        --meta-json card.json [--zoo compressai_isp/zoo/pretrained/]
 
 The input is the training CLI's inference export (``{"arch", "quality", "config",
 "state_dict"}``). The model is rebuilt from its config, its entropy-coder tables are refreshed
@@ -91,7 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("export", type=Path, help="model_best.pth written by the training CLI")
     parser.add_argument("--meta-json", type=Path, required=True, help="model card fields")
     parser.add_argument("--metric", default="mse", choices=["mse", "ms-ssim"])
-    parser.add_argument("--zoo", type=Path, default=None, help="zoo folder (default: zoo/)")
+    parser.add_argument(
+        "--zoo",
+        type=Path,
+        default=None,
+        help="zoo folder (default: the package's zoo, or $COMPRESSAI_ISP_ZOO)",
+    )
     args = parser.parse_args(argv)
     try:
         export = torch.load(args.export, map_location="cpu", weights_only=True)

@@ -1,11 +1,13 @@
-"""Trained weights with their own model card, read from the ``zoo/`` manifest.
+"""Trained weights with their own model card, read from the zoo manifest.
 
 Like torchvision's weights API, every weight file is described by a :class:`Weights` entry:
 the file and its sha256, the architecture, quality and constructor config it was trained
 with (for a RAW-input model, its ``input_space``: see :attr:`Weights.input_space`), the exact
 training command, the data, and the metrics measured on the test split.
-``zoo/manifest.json`` at the repository root is the one source of truth; nothing is ever
-downloaded. Set ``COMPRESSAI_ISP_ZOO`` to use another folder with the same layout.
+The manifest and the weight files ship inside the package (``compressai_isp/zoo/pretrained/``,
+found with :mod:`importlib.resources`, so a wheel or a non-editable install has them too); the
+manifest is the one source of truth and nothing is ever downloaded. Set ``COMPRESSAI_ISP_ZOO``
+to use another folder with the same layout.
 """
 
 from __future__ import annotations
@@ -15,15 +17,20 @@ import io
 import json
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from compressai_isp.registry import MODELS
+
 __all__ = ["Weights", "WeightsNotFoundError", "zoo_dir", "list_weights", "get_weights"]
 
 MANIFEST_NAME = "manifest.json"
+#: The package folder (next to this module) holding the shipped manifest and weights.
+SHIPPED_FOLDER = "pretrained"
 
 
 class WeightsNotFoundError(LookupError):
@@ -31,9 +38,12 @@ class WeightsNotFoundError(LookupError):
 
 
 def zoo_dir() -> Path:
-    """The folder holding ``manifest.json`` and the weight files."""
+    """The folder holding ``manifest.json`` and the weight files: ``$COMPRESSAI_ISP_ZOO`` when
+    set, else the package's own ``compressai_isp/zoo/pretrained``."""
     env = os.environ.get("COMPRESSAI_ISP_ZOO")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "zoo"
+    if env:
+        return Path(env)
+    return Path(str(resources.files(__package__).joinpath(SHIPPED_FOLDER)))
 
 
 @dataclass(frozen=True)
@@ -60,8 +70,6 @@ class Weights:
         input); ``None`` for a model of sRGB."""
         if "input_space" in self.config:
             return self.config["input_space"]
-        from compressai_isp.registry import MODELS
-
         return "paper" if getattr(MODELS.get(self.arch), "input_kind", None) == "raw" else None
 
     @property
