@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from compressai_isp import __version__
+
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": (
         "compressai_isp.codec.demo",
@@ -32,7 +34,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _usage() -> str:
-    lines = ["usage: compressai-isp <command> [options]", "", "commands:"]
+    lines = ["usage: compressai-isp [--version] <command> [options]", "", "commands:"]
     lines += [f"  {name:<8} {help_}" for name, (_, help_) in SUBCOMMANDS.items()]
     return "\n".join(lines)
 
@@ -41,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"-h", "--help"}:
         print(_usage())
+        return 0
+    if argv[0] in {"-V", "--version"}:
+        print(f"compressai-isp {__version__}")
         return 0
     command, rest = argv[0], argv[1:]
     if command not in SUBCOMMANDS:
