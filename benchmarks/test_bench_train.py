@@ -26,8 +26,13 @@ import pytest
 import torch
 
 from compressai_isp import zoo
-from compressai_isp.distill import AttentionDistiller, Teacher, match_layers
-from compressai_isp.training.loop import _autoencoder, _encoder
+from compressai_isp.distill import (
+    AttentionDistiller,
+    Teacher,
+    autoencoder_forward,
+    encoder_forward,
+    match_layers,
+)
 from compressai_isp.training.tasks import TASKS, rd_loss
 
 BATCH = 8
@@ -74,17 +79,17 @@ def _setup(name: str, kd: bool):
         probe_raw, probe_srgb = raw[:1], srgb[:1]
         enc_pairs = match_layers(
             model, enc, "g_a", sample_inputs=(probe_raw, probe_raw),
-            student_forward=_encoder, teacher_forward=_encoder,
+            student_forward=encoder_forward, teacher_forward=encoder_forward,
         )  # fmt: skip
         dec_pairs = match_layers(
             model, dec, "g_s", sample_inputs=(probe_raw, probe_srgb),
-            student_forward=_autoencoder, teacher_forward=_autoencoder,
+            student_forward=autoencoder_forward, teacher_forward=autoencoder_forward,
         )  # fmt: skip
         distiller = AttentionDistiller(
             model,
             [
-                Teacher("enc", enc, enc_pairs, alpha0=1e6, forward=_encoder),
-                Teacher("dec", dec, dec_pairs, alpha0=1e5, forward=_autoencoder),
+                Teacher("enc", enc, enc_pairs, alpha0=1e6, forward=encoder_forward),
+                Teacher("dec", dec, dec_pairs, alpha0=1e5, forward=autoencoder_forward),
             ],
         )
     params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]

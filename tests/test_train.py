@@ -619,3 +619,13 @@ def test_a_raw_teacher_must_read_the_students_input_space(tmp_path: Path) -> Non
     other_space = TeacherConfig("raw-comp-teacher", str(recorded), 1e6)
     with pytest.raises(TrainingError, match="holds input_space 'paper', not .*camera-normalised"):
         make_trainer(tmp_path / "b", max_steps=1, model_kwargs=student, teacher_enc=other_space)
+
+
+def test_a_checkpoint_from_before_input_spaces_resumes_as_paper(tmp_path: Path) -> None:
+    make_trainer(tmp_path, max_steps=1).fit()
+    path = tmp_path / "run" / CHECKPOINT_NAME
+    state = load_checkpoint(path)
+    del state["model_config"]["input_space"]  # as written before the models had one
+    torch.save(state, path)
+    trainer = make_trainer(tmp_path, max_steps=2)
+    assert trainer.fit() == 0 and trainer.model.input_space == "paper"

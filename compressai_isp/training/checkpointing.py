@@ -68,8 +68,12 @@ def find_resume_state(cfg: TrainConfig) -> tuple[dict[str, Any] | None, str | No
 
 
 def check_model_config(state: dict[str, Any], model: nn.Module, path: str) -> None:
-    """Refuse a checkpoint of other widths than the model this run builds."""
+    """Refuse a checkpoint of other widths (or input space) than the model this run builds.
+
+    Checkpoints older than the input spaces record none: their RAW models read ``"paper"``."""
     saved, now = state.get("model_config"), getattr(model, "config", None)
+    if isinstance(saved, dict) and isinstance(now, dict) and "input_space" in now:
+        saved = {"input_space": "paper", **saved}
     if saved is not None and now is not None and saved != now:
         raise TrainingError(
             f"checkpoint {path} was trained with {saved}, this run builds {now} (pass the same "
