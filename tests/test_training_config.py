@@ -12,8 +12,8 @@ import torch
 from test_train import TINY, make_trainer, read_log
 
 from compressai_isp import zoo
+from compressai_isp.registry import ARCHITECTURES
 from compressai_isp.train import build_parser, config_from_args, parse_args
-from compressai_isp.training.arch_setup import ARCH_SETUPS
 from compressai_isp.training.checkpoint import CHECKPOINT_NAME, MODEL_NAME, load_checkpoint
 from compressai_isp.training.config import (
     TeacherConfig,
@@ -100,7 +100,7 @@ def test_the_trainer_leaves_its_config_as_given(tmp_path: Path) -> None:
 
 
 def test_options_of_another_architecture_are_refused(tmp_path: Path) -> None:
-    assert set(ARCH_SETUPS) == {"cascaded"}
+    assert {name for name, spec in ARCHITECTURES.items() if spec.setup} == {"cascaded"}
     with pytest.raises(
         TrainingError, match="--isp-init / --comp-init only apply to --model cascaded"
     ):

@@ -90,7 +90,7 @@ CASCADED_SPEC = register_architecture(
         trainable="isp.",
         setup=ArchSetup(
             options=("isp_init", "comp_init"),
-            apply="compressai_isp.training.arch_setup:_set_up_cascade",
+            apply="compressai_isp.training.arch_setup:set_up_cascade",
         ),
     )
 )

@@ -1,24 +1,26 @@
-"""Set-up that one architecture needs beyond the shared recipe, keyed by architecture name.
+"""Set-up that one architecture needs beyond the shared recipe, declared by its spec.
 
-An entry names the :class:`~compressai_isp.training.config.TrainConfig` fields that only its
-architecture reads and the function that applies them to the freshly built student (after
-``--init``, before the task freezes parameters). It is written so that it can move, as it is,
-into the architecture's spec; the trainer only calls :func:`apply_arch_setup`.
+An architecture's :class:`~compressai_isp.registry.ArchSpec` may carry a ``setup``
+(:class:`~compressai_isp.registry.ArchSetup`): the :class:`~compressai_isp.training.config.
+TrainConfig` fields that only it reads, and the hook (named ``"module:function"``, since the hook
+lives on this floor, above the models) that applies them to the freshly built student (after
+``--init``, before the task freezes parameters). The trainer only calls
+:func:`apply_arch_setup`; the cascade's hook, :func:`set_up_cascade`, is here.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import nn
 
+from compressai_isp.registry import ARCHITECTURES
 from compressai_isp.training.config import TrainConfig, flag_name
 from compressai_isp.training.errors import TrainingError
 from compressai_isp.training.weights import load_into, load_state_dict
 
-__all__ = ["ARCH_SETUPS", "ArchSetup", "SetupContext", "apply_arch_setup"]
+__all__ = ["SetupContext", "apply_arch_setup", "set_up_cascade"]
 
 
 @dataclass(frozen=True)
@@ -27,13 +29,7 @@ class SetupContext:
     announce: bool  # this process prints warnings (rank 0 of a distributed run)
 
 
-@dataclass(frozen=True)
-class ArchSetup:
-    options: tuple[str, ...]  # TrainConfig fields that only this architecture reads
-    apply: Callable[[nn.Module, TrainConfig, SetupContext], None]
-
-
-def _set_up_cascade(model: nn.Module, cfg: TrainConfig, ctx: SetupContext) -> None:
+def set_up_cascade(model: nn.Module, cfg: TrainConfig, ctx: SetupContext) -> None:
     """The cascade's ISP-Net and frozen Comp-Net may start from separately trained weights."""
     if cfg.isp_init is not None:
         load_into(
@@ -57,17 +53,19 @@ def _set_up_cascade(model: nn.Module, cfg: TrainConfig, ctx: SetupContext) -> No
         )
 
 
-ARCH_SETUPS: dict[str, ArchSetup] = {
-    "cascaded": ArchSetup(("isp_init", "comp_init"), _set_up_cascade),
-}
-
-
 def apply_arch_setup(model: nn.Module, cfg: TrainConfig, ctx: SetupContext) -> None:
-    """Run ``cfg.arch``'s set-up; refuse another architecture's options."""
-    for arch, setup in ARCH_SETUPS.items():
-        if arch != cfg.arch and any(getattr(cfg, name) for name in setup.options):
+    """Run ``cfg.arch``'s set-up hook; refuse another architecture's options."""
+    for spec in ARCHITECTURES.values():
+        setup = spec.setup
+        if setup is None or spec.name == cfg.arch:
+            continue
+        if any(getattr(cfg, name, None) for name in setup.options):
             flags = " / ".join(flag_name(name) for name in setup.options)
-            raise TrainingError(f"{flags} only apply to --model {arch}")
-    setup = ARCH_SETUPS.get(cfg.arch)
+            raise TrainingError(f"{flags} only apply to --model {spec.name}")
+    setup = ARCHITECTURES[cfg.arch].setup
     if setup is not None:
-        setup.apply(model, cfg, ctx)
+        try:
+            hook = setup.load()
+        except ValueError as err:
+            raise TrainingError(f"--model {cfg.arch}: {err}") from None
+        hook(model, cfg, ctx)

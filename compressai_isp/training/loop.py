@@ -41,7 +41,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from compressai_isp.distill import AttentionDistiller
 from compressai_isp.metrics import psnr_per_image
-from compressai_isp.precision import resolve_precision
+from compressai_isp.precision import TransformPrecision, resolve_precision
 from compressai_isp.training import distributed as ddp
 from compressai_isp.training.arch_setup import SetupContext
 from compressai_isp.training.checkpoint import (
@@ -228,7 +228,10 @@ class Trainer:
             "world_size": self.dist.world_size,
             "rng": rng,
             "datasets": list(self.data.description),
-            "precision": self.model.transform_precision.describe(),
+            # A third-party model without precision-aware transforms runs in float32.
+            "precision": getattr(
+                self.model, "transform_precision", TransformPrecision()
+            ).describe(),
         }
 
     def _resume(self, st: dict[str, Any]) -> None:
