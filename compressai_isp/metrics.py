@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from pytorch_msssim import ms_ssim as _pm_ms_ssim
 from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim
+from skimage.color import deltaE_ciede2000, rgb2lab
 
 __all__ = [
     "MS_SSIM_WEIGHTS",
@@ -183,8 +184,6 @@ def delta_e00_map(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> 
     Values outside ``[0, data_range]`` are clamped first: CIELAB is defined for displayable
     sRGB only, and a decoder's overshoot is not shown either.
     """
-    from skimage.color import deltaE_ciede2000, rgb2lab
-
     a, b = _check_pair(a, b)
     if a.shape[1] != 3:
         raise ValueError(f"ΔE00 needs 3-channel sRGB images, got shape {tuple(a.shape)}")

@@ -23,6 +23,7 @@ they run in the transform's precision; the distillation attention maps are summe
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from torch import Tensor, nn
 __all__ = [
     "PRECISIONS",
     "TransformPrecision",
+    "add_precision_arguments",
     "native_bf16",
     "precision_name",
     "resolve_precision",
@@ -123,3 +125,17 @@ def set_transform_precision(
         for name in names:
             getattr(module, name).to(memory_format=layout)
     return model
+
+
+def add_precision_arguments(parser: argparse.ArgumentParser, default: str = "auto") -> None:
+    """``--precision`` and ``--channels-last``, as every coding command spells them."""
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default=default,
+        help="arithmetic of the analysis / synthesis transforms; the entropy path is always "
+        "float32, so any precision decodes any stream (auto: bf16 where the CPU or GPU runs it "
+        "natively; default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--channels-last", action=argparse.BooleanOptionalAction, default=True,
+        help="channels-last memory format for the transforms (default: on)",
+    )  # fmt: skip

@@ -4,14 +4,17 @@ Examples::
 
     compressai-isp encode IMG_0001.CR2                       # -> IMG_0001.rbit, default model
     compressai-isp encode raws/*.dng -o coded/ -a rbn -q 4   # batch, progress bar
-    compressai-isp encode IMG.nef --checkpoint runs/rbn/model_best.pth
-    compressai-isp encode IMG.nef --checkpoint weights.pth --input-space camera-normalised
+    compressai-isp encode IMG.nef -p runs/rbn/model_best.pth
+    compressai-isp encode IMG.nef -p weights.pth --input-space camera-normalised
     compressai-isp decode IMG_0001.rbit -o IMG_0001.png --bits 16
     compressai-isp info IMG_0001.rbit
 
-Every failure is one line on stderr naming the file, and the exit status is non-zero: 1 when
-some input could not be processed (the others still are), 2 for bad arguments or an unusable
-model. Outputs are written atomically, so an interrupted or failed run leaves no partial file.
+Every failure is one line on stderr naming the file, and the exit status is non-zero
+(:mod:`compressai_isp.errors`): 1 when some input could not be processed (the others still
+are), 2 for bad arguments or an unusable model. Outputs are written atomically, so an
+interrupted or failed run leaves no partial file. The flags are eval's where they mean the same
+(``-a/--architecture``, ``-q/--quality``, ``-m/--metric``, ``-p/--path`` for weights); the
+earlier spellings ``--arch`` and ``--checkpoint`` still work.
 """
 
 from __future__ import annotations
@@ -27,28 +30,42 @@ from typing import Any
 
 from tqdm import tqdm
 
-from compressai_isp.codec.format import BitstreamError, read_bitstream
+from compressai_isp.codec.engine import (
+    DEFAULT_ARCH,
+    DEFAULT_METRIC,
+    DEFAULT_QUALITY,
+    CodecModel,
+    checkpoint_model,
+    decode_bitstream,
+    encode_raw,
+    model_for_stream,
+    raw_geometry,
+    save_image,
+    zoo_model,
+)
+from compressai_isp.codec.format import read_bitstream
 from compressai_isp.codec.limits import DEFAULT_MAX_PIXELS, DecodeLimits
-from compressai_isp.precision import PRECISIONS
+from compressai_isp.data import read_raw
+from compressai_isp.data._atomic import atomic_open
+from compressai_isp.data.input_space import INPUT_SPACES
+from compressai_isp.errors import (
+    DEBUG_ENV,
+    HANDLED_ERRORS,
+    UsageError,
+    error_line,
+    one_line,
+    run_command,
+    usage_errors,
+)
+from compressai_isp.metrics import bpp_from_strings
+from compressai_isp.precision import add_precision_arguments
 
 __all__ = ["main", "DEFAULT_ARCH", "DEFAULT_QUALITY", "DEFAULT_METRIC"]
 
-#: The default model: ``compressai_isp.zoo.rbn(quality=6, pretrained=True)``.
-DEFAULT_ARCH, DEFAULT_QUALITY, DEFAULT_METRIC = "rbn", 6, "mse"
-_DEBUG_ENV = "COMPRESSAI_ISP_DEBUG"
-
-
-class UsageError(ValueError):
-    """Arguments that cannot work (exit status 2)."""
-
-
-def _one_line(err: BaseException) -> str:
-    text = " ".join(str(err).split())
-    return text or type(err).__name__
-
 
 def _fail(prog: str, message: str) -> None:
-    tqdm.write(f"{prog}: error: {message}", file=sys.stderr)
+    # tqdm.write keeps the line clear of a running progress bar.
+    tqdm.write(error_line(prog, message), file=sys.stderr)
 
 
 def _resolved(path: Path) -> Path:
@@ -97,17 +114,17 @@ def _run_batch(prog: str, inputs: Sequence[Path], job: Callable[[Path], str], de
     for path in bar:
         try:
             tqdm.write(job(path), file=sys.stdout)
-        except (BitstreamError, ValueError, LookupError, OSError) as err:
+        except HANDLED_ERRORS as err:
             failures += 1
-            _fail(prog, _one_line(err))
+            _fail(prog, one_line(err))
         except Exception as err:  # noqa: BLE001 - a batch must go on; still one line
-            if os.environ.get(_DEBUG_ENV):
+            if os.environ.get(DEBUG_ENV):
                 raise
             failures += 1
             _fail(
                 prog,
-                f"{path}: internal error {type(err).__name__}: {_one_line(err)} "
-                f"(set {_DEBUG_ENV}=1 for a traceback)",
+                f"{path}: internal error {type(err).__name__}: {one_line(err)} "
+                f"(set {DEBUG_ENV}=1 for a traceback)",
             )
     if failures and len(inputs) > 1:
         _fail(prog, f"{failures} of {len(inputs)} files failed")
@@ -128,21 +145,28 @@ def _encode_parser() -> argparse.ArgumentParser:
         "-o", "--output", type=str,
         help="output .rbit file (one input) or directory (several); default: next to each input",
     )  # fmt: skip
-    p.add_argument("-a", "--arch", help=f"zoo architecture (default: {DEFAULT_ARCH})")
+    p.add_argument(
+        "-a", "--architecture", "--arch", dest="arch", metavar="ARCH",
+        help=f"zoo architecture (default: {DEFAULT_ARCH})",
+    )  # fmt: skip
     p.add_argument("-q", "--quality", type=int, help=f"zoo quality (default: {DEFAULT_QUALITY})")
     p.add_argument("-m", "--metric", help=f"zoo metric (default: {DEFAULT_METRIC})")
-    p.add_argument(
-        "--checkpoint", type=Path, metavar="PATH",
-        help="use these weights (training checkpoint or model_best.pth) instead of the zoo",
-    )  # fmt: skip
+    _add_weights_argument(
+        p, "use these weights (training checkpoint or model_best.pth) instead of the zoo"
+    )
     _add_input_space_argument(p)
-    _add_precision_arguments(p)
+    add_precision_arguments(p)
     return p
 
 
-def _add_input_space_argument(p: argparse.ArgumentParser) -> None:
-    from compressai_isp.data.input_space import INPUT_SPACES
+def _add_weights_argument(p: argparse.ArgumentParser, help_: str) -> None:
+    # -p/--path as eval checkpoint names weights; --checkpoint is this command's first spelling.
+    p.add_argument(
+        "-p", "--path", "--checkpoint", dest="checkpoint", type=Path, metavar="PATH", help=help_
+    )
 
+
+def _add_input_space_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--input-space", choices=INPUT_SPACES,
         help="input space of --checkpoint weights that do not record it (a bare state dict; "
@@ -156,55 +180,43 @@ def _checkpoint_input_space(args: argparse.Namespace) -> str | None:
     return args.input_space
 
 
-def _add_precision_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--precision", choices=PRECISIONS, default="auto",
-        help="arithmetic of the analysis / synthesis transforms; the entropy path is always "
-        "float32, so any precision decodes any stream (auto: bf16 where the CPU or GPU runs it "
-        "natively; default: %(default)s)",
-    )  # fmt: skip
-    p.add_argument(
-        "--channels-last", action=argparse.BooleanOptionalAction, default=True,
-        help="channels-last memory format for the transforms (default: on)",
-    )  # fmt: skip
-
-
 def _precision(args: argparse.Namespace) -> dict[str, Any]:
     return {"precision": args.precision, "channels_last": args.channels_last}
 
 
-def _encode(args: argparse.Namespace, prog: str) -> int:
-    from compressai_isp.codec.engine import checkpoint_model, encode_raw, zoo_model
-    from compressai_isp.data import read_raw
-    from compressai_isp.metrics import bpp_from_strings
-
-    outs = _outputs(args.inputs, args.output, ".rbit", ".rbit")
+def _encoder(args: argparse.Namespace) -> CodecModel:
+    """The model ``-p`` or ``-a/-q/-m`` name (the default model without them)."""
     input_space = _checkpoint_input_space(args)
     if args.checkpoint is not None:
-        cm = checkpoint_model(
+        return checkpoint_model(
             args.checkpoint, args.arch, args.quality, args.metric, input_space, **_precision(args)
         )
-    else:
-        cm = zoo_model(
-            args.arch or DEFAULT_ARCH,
-            DEFAULT_QUALITY if args.quality is None else args.quality,
-            args.metric or DEFAULT_METRIC,
-            **_precision(args),
-        )
+    return zoo_model(
+        args.arch or DEFAULT_ARCH,
+        DEFAULT_QUALITY if args.quality is None else args.quality,
+        args.metric or DEFAULT_METRIC,
+        **_precision(args),
+    )
+
+
+def _encode(args: argparse.Namespace, prog: str) -> int:
+    # Outputs and weights are what the command line names: when they fail, it is wrong (2).
+    with usage_errors():
+        outs = _outputs(args.inputs, args.output, ".rbit", ".rbit")
+        cm = _encoder(args)
     destination = dict(zip(args.inputs, outs, strict=True))
 
     def job(path: Path) -> str:
-        from compressai_isp.data._atomic import atomic_open
-
         start = time.perf_counter()
         raw = read_raw(path)
         data = encode_raw(raw, cm)
         with atomic_open(destination[path]) as f:
             f.write(data)
-        pixels = raw.crop[2] * raw.crop[3]
+        geometry = raw_geometry(raw)
         return (
             f"{path} -> {destination[path]}: {len(data)} bytes, "
-            f"{bpp_from_strings(data, pixels):.4f} bpp over {raw.crop[2]}x{raw.crop[3]} px, "
+            f"{bpp_from_strings(data, geometry.num_pixels):.4f} bpp over "
+            f"{geometry.crop_height}x{geometry.crop_width} px, "
             f"{time.perf_counter() - start:.2f} s"
         )
 
@@ -230,10 +242,9 @@ def _decode_parser() -> argparse.ArgumentParser:
         "--format", choices=("png", "tif"), default="png",
         help="image format when -o is a directory or omitted (png)",
     )  # fmt: skip
-    p.add_argument(
-        "--checkpoint", type=Path, metavar="PATH",
-        help="decode with these weights instead of the zoo's (must be the encoder's weights)",
-    )  # fmt: skip
+    _add_weights_argument(
+        p, "decode with these weights instead of the zoo's (must be the encoder's weights)"
+    )
     _add_input_space_argument(p)
     p.add_argument(
         "--no-orientation", action="store_true",
@@ -248,7 +259,7 @@ def _decode_parser() -> argparse.ArgumentParser:
         help="refuse streams whose decoding needs more memory by the decoder's estimate "
         "(default: the memory available when decoding starts)",
     )  # fmt: skip
-    _add_precision_arguments(p)
+    add_precision_arguments(p)
     return p
 
 
@@ -263,26 +274,19 @@ def _positive_float(text: str) -> float:
 
 
 def _decode(args: argparse.Namespace, prog: str) -> int:
-    from compressai_isp.codec.engine import (
-        CodecModel,
-        checkpoint_model,
-        decode_bitstream,
-        model_for_stream,
-        save_image,
-    )
-
-    outs = _outputs(args.inputs, args.output, "." + args.format, ".png|.tif|.tiff")
-    input_space = _checkpoint_input_space(args)
-    checkpoint = (
-        checkpoint_model(args.checkpoint, input_space=input_space, **_precision(args))
-        if args.checkpoint is not None
-        else None
-    )
+    with usage_errors():
+        outs = _outputs(args.inputs, args.output, "." + args.format, ".png|.tif|.tiff")
+        input_space = _checkpoint_input_space(args)
+        checkpoint = (
+            checkpoint_model(args.checkpoint, input_space=input_space, **_precision(args))
+            if args.checkpoint is not None
+            else None
+        )
+        limits = DecodeLimits(
+            max_pixels=int(args.max_megapixels * 1e6),
+            max_memory=None if args.max_memory is None else int(args.max_memory * 1e9),
+        )
     cache: dict[tuple[str, int, str], CodecModel] = {}
-    limits = DecodeLimits(
-        max_pixels=int(args.max_megapixels * 1e6),
-        max_memory=None if args.max_memory is None else int(args.max_memory * 1e9),
-    )
     destination = dict(zip(args.inputs, outs, strict=True))
 
     def job(path: Path) -> str:
@@ -350,16 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         args = make_parser().parse_args(rest)
     except SystemExit as done:  # argparse already printed usage / help
         return int(done.code or 0)
-    try:
-        return run(args, prog)
-    except (UsageError, ValueError, LookupError, OSError) as err:
-        if os.environ.get(_DEBUG_ENV):
-            raise
-        _fail(prog, _one_line(err))
-        return 2
-    except KeyboardInterrupt:
-        _fail(prog, "interrupted (no partial output was left behind)")
-        return 130
+    return run_command(prog, lambda: run(args, prog))
 
 
 if __name__ == "__main__":

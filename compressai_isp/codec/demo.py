@@ -20,8 +20,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from matplotlib.figure import Figure
 
-from compressai_isp.codec.cli import DEFAULT_ARCH, DEFAULT_METRIC, DEFAULT_QUALITY
+from compressai_isp.codec.engine import (
+    DEFAULT_ARCH,
+    DEFAULT_METRIC,
+    DEFAULT_QUALITY,
+    CodecModel,
+    decode_bitstream,
+    encode_raw,
+    model_for_stream,
+    orient,
+    save_image,
+    zoo_model,
+)
+from compressai_isp.codec.format import read_bitstream
+from compressai_isp.data import demo_raw_path, read_raw, render_srgb
+from compressai_isp.data._atomic import atomic_open
+from compressai_isp.errors import UsageError, one_line, run_command
+from compressai_isp.metrics import bpp_from_strings, compute_metrics
 
 __all__ = ["main", "run_demo", "DemoResult"]
 
@@ -62,11 +79,7 @@ class DemoResult:
 
 def _figure(reference: torch.Tensor, decoded: torch.Tensor, title: str) -> bytes:
     """PNG bytes of LibRaw render | decode | per-pixel absolute error (mean over RGB)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
+    # A bare Figure renders off-screen (Agg) and leaves pyplot's backend and registry alone.
     error = (decoded - reference).abs().mean(0).numpy()
     height, width = error.shape
     fig = Figure(figsize=(15, 15 * height / width / 3 + 0.7), layout="constrained")
@@ -86,20 +99,10 @@ def _figure(reference: torch.Tensor, decoded: torch.Tensor, title: str) -> bytes
     return buf.getvalue()
 
 
-def run_demo(cm, output_dir: str | os.PathLike[str], raw_path: Path | None = None) -> DemoResult:
+def run_demo(
+    cm: CodecModel, output_dir: str | os.PathLike[str], raw_path: Path | None = None
+) -> DemoResult:
     """Encode, write, read back, decode and measure one RAW file with the codec model ``cm``."""
-    from compressai_isp.codec.engine import (
-        decode_bitstream,
-        encode_raw,
-        model_for_stream,
-        orient,
-        save_image,
-    )
-    from compressai_isp.codec.format import read_bitstream
-    from compressai_isp.data import demo_raw_path, read_raw, render_srgb
-    from compressai_isp.data._atomic import atomic_open
-    from compressai_isp.metrics import bpp_from_strings, compute_metrics
-
     raw_path = Path(raw_path) if raw_path is not None else demo_raw_path()
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -123,7 +126,7 @@ def run_demo(cm, output_dir: str | os.PathLike[str], raw_path: Path | None = Non
     save_image(png_path, orient(decoded, bs.header.geometry.orientation))
 
     reference = render_srgb(raw_path)
-    num_pixels = decoded.shape[-2] * decoded.shape[-1]
+    num_pixels = bs.header.geometry.num_pixels
     bpp = bpp_from_strings(data, num_pixels)
     # 8-bit PSNR / MS-SSIM, exactly as evaluation and the zoo's model cards report them.
     scores = compute_metrics(reference[None], decoded[None])
@@ -151,43 +154,47 @@ def run_demo(cm, output_dir: str | os.PathLike[str], raw_path: Path | None = Non
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="compressai-isp demo",
         description="Encode the shipped CC0 demo photo with the default model "
         f"({DEFAULT_ARCH} quality {DEFAULT_QUALITY}), decode it and compare with LibRaw.",
     )
+    # -d/--output-directory as eval's; --output-dir is this command's first spelling.
     parser.add_argument(
-        "--output-dir", type=Path, default=Path("compressai-isp-demo"),
+        "-d", "--output-directory", "--output-dir", dest="output_dir", metavar="DIR",
+        type=Path, default=Path("compressai-isp-demo"),
         help="where the .rbit, the decoded PNG and the figure go (./compressai-isp-demo)",
     )  # fmt: skip
     parser.add_argument(
         "--raw", type=Path, default=None,
         help="RAW photo to use instead of the shipped CC0 demo photo",
     )  # fmt: skip
-    try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    except SystemExit as done:
-        return int(done.code or 0)
-    from compressai_isp.codec.engine import zoo_model
+    return parser
 
+
+def _default_model() -> CodecModel:
     try:
-        cm = zoo_model(DEFAULT_ARCH, DEFAULT_QUALITY, DEFAULT_METRIC)
+        return zoo_model(DEFAULT_ARCH, DEFAULT_QUALITY, DEFAULT_METRIC)
     except LookupError as err:
-        print(
-            f"compressai-isp demo: error: the default model's weights are missing "
-            f"(compressai_isp.zoo.{DEFAULT_ARCH}(quality={DEFAULT_QUALITY}, pretrained=True)): "
-            f"{' '.join(str(err).split())}",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        result = run_demo(cm, args.output_dir, raw_path=args.raw)
-    except (ValueError, LookupError, OSError) as err:
-        print(f"compressai-isp demo: error: {' '.join(str(err).split())}", file=sys.stderr)
-        return 1
+        raise UsageError(
+            f"the default model's weights are missing (compressai_isp.zoo.{DEFAULT_ARCH}"
+            f"(quality={DEFAULT_QUALITY}, pretrained=True)): {one_line(err)}"
+        ) from err
+
+
+def _demo(args: argparse.Namespace) -> int:
+    result = run_demo(_default_model(), args.output_dir, raw_path=args.raw)
     print(result.report())
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as done:
+        return int(done.code or 0)
+    return run_command("compressai-isp demo", lambda: _demo(args))
 
 
 if __name__ == "__main__":

@@ -17,17 +17,19 @@ space.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import imagecodecs
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from compressai_isp import zoo
+from compressai_isp.codec import pipeline
 from compressai_isp.codec.format import (
     Bitstream,
     BitstreamError,
@@ -36,11 +38,19 @@ from compressai_isp.codec.format import (
     pack,
     weights_fingerprint,
 )
+from compressai_isp.codec.geometry import orient
 from compressai_isp.codec.limits import DecodeLimits, check_decode_cost
+from compressai_isp.context import ContextMismatchError
+from compressai_isp.data import read_raw
 from compressai_isp.data._atomic import atomic_open
+from compressai_isp.models import require_compression
+from compressai_isp.models.base import checked_input_space
 from compressai_isp.precision import resolve_precision, set_transform_precision
 
 __all__ = [
+    "DEFAULT_ARCH",
+    "DEFAULT_METRIC",
+    "DEFAULT_QUALITY",
     "CodecModel",
     "codec_model",
     "zoo_model",
@@ -57,6 +67,8 @@ __all__ = [
     "IMAGE_SUFFIXES",
 ]
 
+#: The default model of every command: ``compressai_isp.zoo.rbn(quality=6, pretrained=True)``.
+DEFAULT_ARCH, DEFAULT_QUALITY, DEFAULT_METRIC = "rbn", 6, "mse"
 #: Output formats of :func:`save_image`.
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 _MAX_HYPER_LATENT = 2.0**24
@@ -88,9 +100,6 @@ class CodecModel:
 
 def _ready(model: nn.Module, what: str) -> nn.Module:
     """Eval mode with the entropy coder's tables filled; refuse models that cannot code RAW."""
-    from compressai_isp.models import require_compression
-    from compressai_isp.models.base import checked_input_space
-
     if getattr(model, "input_kind", None) != "raw" or getattr(model, "output_kind", None) != "srgb":
         raise ValueError(
             f"{what} maps {getattr(model, 'input_kind', '?')} to "
@@ -133,8 +142,6 @@ def zoo_model(arch: str, quality: int, metric: str = "mse", **precision: Any) ->
     Raises ``LookupError`` (``WeightsNotFoundError``) naming the missing weights, or
     ``ValueError`` for an unknown architecture or quality.
     """
-    from compressai_isp import zoo
-
     model = zoo.create_model(arch, quality, pretrained=True, metric=metric)
     return codec_model(model, arch, quality, metric, "zoo", **precision)
 
@@ -154,8 +161,6 @@ def checkpoint_model(
     space: ``"paper"`` unless ``input_space`` says otherwise); the widths come from the weights
     themselves.
     """
-    from compressai_isp import zoo
-
     loaded = zoo.load_model_file(path, arch, quality, metric, input_space)
     return codec_model(
         loaded.model, loaded.arch, loaded.quality, loaded.metric, str(path), **precision
@@ -180,8 +185,6 @@ def model_for_stream(
         key = (header.arch, header.quality, header.metric)
         found = cache.get(key) if cache is not None else None
         if found is None:
-            from compressai_isp import zoo
-
             if header.arch not in zoo.image_models:
                 raise BitstreamError(
                     f"{source}: made by unknown model architecture {header.arch!r} "
@@ -217,19 +220,9 @@ def _check_input_space(header: Header, cm: CodecModel, source: str) -> None:
 
 
 def raw_geometry(raw: Any) -> Geometry:
-    """Where a :class:`compressai_isp.data.RawImage`'s packed pixels lie in its file (no
-    padding yet: :func:`encode_packed` adds what the model needs)."""
-    top, left, crop_h, crop_w = raw.crop
-    return Geometry(
-        raw_height=raw.raw_size[0],
-        raw_width=raw.raw_size[1],
-        cfa=raw.cfa,
-        crop_top=top,
-        crop_left=left,
-        crop_height=crop_h,
-        crop_width=crop_w,
-        orientation=raw.orientation if raw.orientation in (0, 3, 5, 6) else 0,
-    )
+    """Where a :class:`compressai_isp.data.RawImage`'s packed pixels lie in its file
+    (:meth:`Geometry.of_raw`; no padding yet: :func:`encode_packed` adds what the model needs)."""
+    return Geometry.of_raw(raw)
 
 
 def encode_raw(raw: Any, cm: CodecModel) -> bytes:
@@ -251,8 +244,6 @@ def encode_packed(
     by what the model needs). A tensor in another space than the model's is refused: the
     model would code it, and decode a photo of the wrong colours.
     """
-    from compressai_isp.models import pad_to_multiple
-
     space = cm.input_space if input_space is None else input_space
     if space != cm.input_space:
         raise ValueError(
@@ -263,31 +254,21 @@ def encode_packed(
     if not isinstance(packed, Tensor) or tuple(packed.shape) != expected:
         got = tuple(packed.shape) if isinstance(packed, Tensor) else type(packed).__name__
         raise ValueError(f"expected a packed RAW of shape {expected} for the geometry; got {got}")
-    x = packed.unsqueeze(0).to(torch.float32)
-    padded = pad_to_multiple(x, cm.model.downsampling_factor)
-    geometry = dataclasses.replace(
-        geometry,
-        pad_bottom=padded.shape[-2] - x.shape[-2],
-        pad_right=padded.shape[-1] - x.shape[-1],
-    )
-    with torch.no_grad():
-        out = cm.model.compress(padded)
+    coded = pipeline.compress(cm.model, packed.unsqueeze(0).to(torch.float32))
     return pack(
         arch=cm.arch,
         quality=cm.quality,
         metric=cm.metric,
         fingerprint=cm.fingerprint,
-        geometry=geometry,
-        latent_shape=tuple(int(s) for s in out["shape"]),
-        strings=out["strings"],
+        geometry=geometry.with_frame(coded.frame),
+        latent_shape=coded.latent_shape,
+        strings=coded.strings,
         input_space=space,
     )
 
 
 def encode_file(path: str | os.PathLike[str], cm: CodecModel) -> bytes:
     """Read a RAW file (``RawReadError`` names it when unusable) and code it."""
-    from compressai_isp.data import read_raw
-
     return encode_raw(read_raw(path), cm)
 
 
@@ -335,8 +316,6 @@ def _check_hyperprior_string(
 
 def _decode_failure(err: BaseException, source: str, estimate: int) -> BitstreamError:
     """The one-line error for an exception raised while decoding the payload."""
-    from compressai_isp.context import ContextMismatchError
-
     text = str(err).strip()
     if isinstance(err, MemoryError) or "allocate" in text:
         return BitstreamError(
@@ -390,8 +369,6 @@ def decode_bitstream(
     available) and its hyper-latent against what the geometry needs
     (:func:`compressai_isp.codec.limits.check_decode_cost`).
     """
-    from compressai_isp.models import crop_to
-
     _check_input_space(bs.header, cm, source)
     _check_header_fits_model(bs, cm.model, source)
     estimate = check_decode_cost(bs, cm.model, source, limits)
@@ -400,8 +377,8 @@ def decode_bitstream(
     try:
         with torch.no_grad():
             _check_hyperprior_string(cm.model, strings[1], bs, source)
-            x_hat = cm.model.decompress(strings, list(bs.header.latent_shape))["x_hat"]
-        srgb = crop_to(x_hat, (g.crop_height, g.crop_width))[0].clamp(0, 1)
+        srgb = pipeline.decompress(cm.model, strings, bs.header.latent_shape, g.frame)
+        srgb = srgb[0].clamp(0, 1)
     except (ValueError, RuntimeError, IndexError, MemoryError) as err:
         if isinstance(err, BitstreamError):
             raise
@@ -409,16 +386,8 @@ def decode_bitstream(
     return orient(srgb, g.orientation) if apply_orientation else srgb
 
 
-def orient(image: Tensor, flip: int) -> Tensor:
-    """Apply LibRaw's ``flip`` code (0 none, 3 rotate 180, 5 rotate 90 CCW, 6 rotate 90 CW)."""
-    turns = {0: 0, 3: 2, 5: 1, 6: -1}[flip]
-    return torch.rot90(image, turns, dims=(-2, -1)) if turns else image
-
-
 def save_image(path: str | os.PathLike[str], srgb: Tensor, bits: int = 8) -> None:
     """Write sRGB ``[3, H, W]`` in ``[0, 1]`` as an 8- or 16-bit PNG or TIFF, atomically."""
-    import imagecodecs
-
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:

@@ -29,8 +29,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from compressai_isp.data.bayer import BAYER_PATTERNS
+from compressai_isp.codec.geometry import MAX_SIDE, ORIENTATIONS, Geometry, orientation_name
 from compressai_isp.data.input_space import INPUT_SPACES
+from compressai_isp.errors import InputError
 
 __all__ = [
     "MAGIC",
@@ -38,6 +39,7 @@ __all__ = [
     "INPUT_SPACE_VERSION",
     "FINGERPRINT_BYTES",
     "MAX_SIDE",
+    "ORIENTATIONS",
     "BitstreamError",
     "Geometry",
     "Header",
@@ -56,19 +58,12 @@ FORMAT_VERSION = 2
 #: The first version whose header names its input space.
 INPUT_SPACE_VERSION = 2
 FINGERPRINT_BYTES = 16
-#: Largest accepted RAW side. Far above any sensor (a 150 MP back is 14204 x 10652) and it keeps
-#: a hostile header from asking the decoder for an absurd amount of work.
-MAX_SIDE = 65535
 _MAX_NAME = 64
 _MAX_LATENT_DIMS = 4
 _MAX_GROUPS = 16
 _MAX_STRINGS = 16
 # fullmatch, not match with "$": "$" also matches before a trailing newline (b"mse\n").
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]*")
-# Orientation codes are LibRaw's ``sizes.flip``: 0 none, 3 rotate 180, 5 rotate 90 CCW,
-# 6 rotate 90 CW (the only values LibRaw reports for Bayer cameras).
-ORIENTATIONS = (0, 3, 5, 6)
-_ORIENTATION_NAMES = {0: "none", 3: "rotate 180", 5: "rotate 90 CCW", 6: "rotate 90 CW"}
 
 _FIXED = struct.Struct("<8sHIQ")  # magic, version, header length, total length
 _CRC = struct.Struct("<I")
@@ -77,8 +72,9 @@ _CRC = struct.Struct("<I")
 _DERIVED_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
 
 
-class BitstreamError(ValueError):
-    """A ``.rbit`` stream that cannot be decoded; the message is one line naming the source."""
+class BitstreamError(InputError, ValueError):
+    """A ``.rbit`` stream that cannot be decoded; the message is one line naming the source
+    (exit status 1: the input failed)."""
 
 
 def weights_fingerprint(model: nn.Module | dict[str, torch.Tensor]) -> bytes:
@@ -108,71 +104,6 @@ def weights_fingerprint(model: nn.Module | dict[str, torch.Tensor]) -> bytes:
         digest.update(",".join(str(s) for s in t.shape).encode("ascii") + b"\0")
         digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.digest()[:FINGERPRINT_BYTES]
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """Where the coded pixels came from in the RAW file, and how to give them back.
-
-    Attributes:
-        raw_height, raw_width: size of the full sensor mosaic as stored in the RAW file.
-        cfa: the file's Bayer pattern, read row by row (``"GRBG"``: G R / B G).
-        crop_top, crop_left, crop_height, crop_width: the region of the mosaic that was coded.
-            It starts on a red site (so non-RGGB sensors lose one row/column, see
-            :func:`compressai_isp.data.bayer.cfa_crop`), excludes the sensor's masked margins,
-            and has even sides; the decoded sRGB has exactly ``crop_height x crop_width`` pixels.
-        pad_bottom, pad_right: replicate padding, in packed-RAW pixels, that brought the packed
-            image ``[4, crop_height/2, crop_width/2]`` to a multiple of the model's
-            ``downsampling_factor``; the decoder crops it away.
-        orientation: LibRaw ``flip`` code applied after decoding (0, 3, 5 or 6).
-    """
-
-    raw_height: int
-    raw_width: int
-    cfa: str
-    crop_top: int
-    crop_left: int
-    crop_height: int
-    crop_width: int
-    pad_bottom: int = 0
-    pad_right: int = 0
-    orientation: int = 0
-
-    @property
-    def packed_size(self) -> tuple[int, int]:
-        """Packed-RAW size the model coded, padding included."""
-        return self.crop_height // 2 + self.pad_bottom, self.crop_width // 2 + self.pad_right
-
-    def check(self) -> None:
-        """Raise ``ValueError`` (one line) when the fields contradict each other."""
-        if self.cfa not in BAYER_PATTERNS:
-            raise ValueError(f"CFA {self.cfa!r} is not a Bayer pattern")
-        if not (0 < self.raw_height <= MAX_SIDE and 0 < self.raw_width <= MAX_SIDE):
-            raise ValueError(f"raw size {self.raw_height}x{self.raw_width} is out of range")
-        if (
-            self.crop_height <= 0
-            or self.crop_width <= 0
-            or self.crop_height % 2
-            or self.crop_width % 2
-        ):
-            raise ValueError(
-                f"crop size {self.crop_height}x{self.crop_width} must be positive and even"
-            )
-        if (
-            self.crop_top + self.crop_height > self.raw_height
-            or self.crop_left + self.crop_width > self.raw_width
-        ):
-            raise ValueError(
-                f"crop {self.crop_height}x{self.crop_width}+{self.crop_top}+{self.crop_left} "
-                f"exceeds the {self.raw_height}x{self.raw_width} mosaic"
-            )
-        red_top, red_left = self.crop_top % 2, self.crop_left % 2
-        if self.cfa[2 * red_top + red_left] != "R":
-            raise ValueError(
-                f"crop origin ({self.crop_top}, {self.crop_left}) is not a red site of {self.cfa}"
-            )
-        if self.orientation not in ORIENTATIONS:
-            raise ValueError(f"orientation {self.orientation} is not one of {ORIENTATIONS}")
 
 
 @dataclass(frozen=True)
@@ -214,8 +145,8 @@ class Header:
             "crop": f"{g.crop_height}x{g.crop_width} at (top {g.crop_top}, left {g.crop_left})",
             "padding_packed": f"bottom {g.pad_bottom}, right {g.pad_right}",
             "output_size": f"{g.crop_height}x{g.crop_width}"
-            + (" (rotated on decode)" if g.orientation in (5, 6) else ""),
-            "orientation": f"{g.orientation} ({_ORIENTATION_NAMES[g.orientation]})",
+            + (" (rotated on decode)" if g.rotates else ""),
+            "orientation": f"{g.orientation} ({orientation_name(g.orientation)})",
             "latent_shape": "x".join(str(s) for s in self.latent_shape),
             "stream_lengths": [list(group) for group in self.stream_lengths],
             "payload_bytes": self.payload_bytes,

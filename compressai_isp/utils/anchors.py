@@ -55,12 +55,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import imagecodecs
 import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
+from compressai_isp import zoo
+from compressai_isp.codec.pipeline import render_isp
+from compressai_isp.data import classical_isp
+from compressai_isp.errors import run_command, usage_errors
 from compressai_isp.metrics import compute_metrics, quantize_8bit
-from compressai_isp.utils.errors import UsageError, report_error
+from compressai_isp.models import Cascaded
+from compressai_isp.training.checkpoint import load_state_file
+from compressai_isp.utils.errors import UsageError
 from compressai_isp.utils.eval_model import (
     EvalError,
     EvalImage,
@@ -107,49 +115,43 @@ class Codec:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _ic():  # imagecodecs is heavy to import; only anchors need it
-    import imagecodecs
-
-    return imagecodecs
-
-
 def _make_codecs() -> dict[str, Codec]:
     sweep = (10.0, 30.0, 50.0, 70.0, 80.0, 90.0, 95.0)
     return {
         "jpeg": Codec(
             "jpeg",
             "JPEG",
-            lambda a, q: _ic().jpeg8_encode(a, level=int(q)),
-            lambda b: _ic().jpeg8_decode(b),
+            lambda a, q: imagecodecs.jpeg8_encode(a, level=int(q)),
+            lambda b: imagecodecs.jpeg8_decode(b),
             sweep,
         ),
         "jpeg2000": Codec(
             "jpeg2000",
             "JPEG 2000",
-            lambda a, q: _ic().jpeg2k_encode(a, level=float(q), codecformat="j2k"),
-            lambda b: _ic().jpeg2k_decode(b),
+            lambda a, q: imagecodecs.jpeg2k_encode(a, level=float(q), codecformat="j2k"),
+            lambda b: imagecodecs.jpeg2k_decode(b),
             (24.0, 27.0, 30.0, 33.0, 36.0, 39.0, 42.0),
             quality_unit="target PSNR [dB] (OpenJPEG tcp_distoratio)",
         ),
         "webp": Codec(
             "webp",
             "WebP",
-            lambda a, q: _ic().webp_encode(a, level=float(q), lossless=False),
-            lambda b: _ic().webp_decode(b),
+            lambda a, q: imagecodecs.webp_encode(a, level=float(q), lossless=False),
+            lambda b: imagecodecs.webp_decode(b),
             sweep,
         ),
         "avif": Codec(
             "avif",
             "AVIF",
-            lambda a, q: _ic().avif_encode(a, level=int(q), speed=6),
-            lambda b: _ic().avif_decode(b),
+            lambda a, q: imagecodecs.avif_encode(a, level=int(q), speed=6),
+            lambda b: imagecodecs.avif_decode(b),
             sweep,
         ),
         "jpegxl": Codec(
             "jpegxl",
             "JPEG XL",
-            lambda a, q: _ic().jpegxl_encode(a, level=float(q)),
-            lambda b: _ic().jpegxl_decode(b),
+            lambda a, q: imagecodecs.jpegxl_encode(a, level=float(q)),
+            lambda b: imagecodecs.jpegxl_decode(b),
             sweep,
         ),
     }
@@ -197,8 +199,6 @@ def read_state_dict(path: str | Path, what: str) -> tuple[dict[str, Tensor], str
     trainer's ``{"state_dict": ...}`` and this library's training checkpoints, all read by
     :func:`compressai_isp.training.checkpoint.load_state_file` (weights-only: runs no code).
     """
-    from compressai_isp.training.checkpoint import load_state_file
-
     path = Path(path)
     try:
         ckpt = load_state_file(path)
@@ -211,26 +211,8 @@ def read_state_dict(path: str | Path, what: str) -> tuple[dict[str, Tensor], str
     return state, arch if isinstance(arch, str) else None
 
 
-@torch.no_grad()
-def render_isp(isp: nn.Module, raw: Tensor) -> Tensor:
-    """Render packed RAW ``[4,h,w]`` to sRGB ``[3,2h,2w]`` in ``[0,1]`` with a learned ISP-Net.
-
-    ``raw`` must be in the ISP's input space (``isp.input_space``; :meth:`EvalImage.input`). The
-    input is replicate-padded to the ISP's ``downsampling_factor`` and the output cropped back.
-    """
-    from compressai_isp.models import crop_to, pad_to_multiple
-
-    device = next(isp.parameters()).device
-    x = (raw if raw.dim() == 4 else raw.unsqueeze(0)).to(device)
-    x_padded = pad_to_multiple(x, int(isp.downsampling_factor))
-    out = isp(x_padded)["x_hat"]
-    return crop_to(out, (2 * x.shape[-2], 2 * x.shape[-1]))[0].clamp(0, 1).float().cpu()
-
-
 def load_isp(checkpoint: str | None = None, pretrained: bool = False) -> nn.Module:
     """The ISP-Net of the ``isp`` / ``cascade`` anchors: a LiteISPNet checkpoint or zoo weights."""
-    from compressai_isp import zoo
-
     if checkpoint:
         # The codec's own loader: the input space the file records comes back with the weights.
         try:
@@ -267,18 +249,12 @@ def learned_isp(isp: nn.Module) -> Renderer:
     )
 
 
-def _render_classical(raw: Tensor) -> Tensor:
-    from compressai_isp.data import classical_isp
-
-    return classical_isp(raw)
-
-
 #: The ``classical`` pipeline's ISP: bilinear demosaic + LibRaw's BT.709 curve of the
 #: camera-normalised RAW (:func:`compressai_isp.data.classical_isp`).
 CLASSICAL_ISP = Renderer(
     "Classical ISP",
     "camera-normalised",
-    _render_classical,
+    classical_isp,
     "ISP-only ceiling: classical ISP (camera-normalised RAW, bilinear demosaic, LibRaw's BT.709 "
     "curve) vs LibRaw ground truth, no compression",
 )
@@ -383,8 +359,6 @@ def codec_anchors(
     quality of every codec. ``encoding_time`` includes the ISP's rendering time (the camera runs
     it before encoding).
     """
-    from tqdm import tqdm
-
     if not samples:
         raise ValueError("no images to evaluate")
     renderer = learned_isp(isp) if isinstance(isp, nn.Module) else isp
@@ -420,8 +394,6 @@ def isp_ceiling(
 
 def load_cascade(isp: nn.Module, comp_checkpoint: str | Path) -> nn.Module:
     """A :class:`~compressai_isp.models.Cascaded` from an ISP-Net and a comp-net / mbt2018 file."""
-    from compressai_isp.models import Cascaded
-
     comp, arch = read_state_dict(comp_checkpoint, "Comp-Net checkpoint")
     if arch not in (None, "comp-net"):
         raise EvalError(
@@ -446,10 +418,8 @@ def load_cascade(isp: nn.Module, comp_checkpoint: str | Path) -> nn.Module:
 
 def _named_model(load: Callable[..., nn.Module], *args: Any) -> nn.Module:
     """``load(*args)``; a model the options name that cannot be loaded is a wrong command line."""
-    try:
+    with usage_errors():
         return load(*args)
-    except (EvalError, LookupError, ValueError, OSError) as err:
-        raise UsageError(str(err)) from err
 
 
 def _parse_list(text: str, what: str, cast: Callable[[str], Any]) -> list[Any]:
@@ -467,10 +437,14 @@ def _parent_parsers() -> tuple[argparse.ArgumentParser, ...]:
     common = argparse.ArgumentParser(add_help=False)
     add_dataset_arguments(common)
     common.add_argument(
-        "-o",
+        "-d",
+        "--output-directory",
+        "-o",  # the first spellings, kept for scripts: -o/--output-dir
         "--output-dir",
+        dest="output_dir",
+        metavar="DIR",
         default="anchors",
-        help="directory for the result JSONs (default: %(default)s)",
+        help="directory for the result JSONs, as eval's -d (default: %(default)s)",
     )
     common.add_argument("--quiet", action="store_true", help="no progress bar")
     common.add_argument("--cuda", action="store_true", help="run the ISP-Net / cascade on CUDA")
@@ -486,7 +460,9 @@ def _parent_parsers() -> tuple[argparse.ArgumentParser, ...]:
     )
     codec_args.add_argument(
         "-q",
+        "--quality",
         "--qualities",
+        dest="qualities",
         default=None,
         help="comma-separated quality settings for every chosen codec "
         "(default: each codec's own sweep)",
@@ -610,6 +586,13 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
     return {"cascade": write_json_atomic(Path(args.output_dir) / "cascade.json", result)}
 
 
+def _anchors(args: argparse.Namespace) -> int:
+    set_threads(args.threads)
+    for path in run(args).values():
+        print(path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -620,14 +603,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    try:
-        set_threads(args.threads)
-        written = run(args)
-    except (EvalError, OSError, ValueError, LookupError) as err:
-        return report_error("compressai-isp anchors", err)
-    for path in written.values():
-        print(path)
-    return 0
+    return run_command("compressai-isp anchors", lambda: _anchors(args))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from compressai_isp.utils.results import ResultFileError, load_curve
+from compressai_isp.errors import run_command
+from compressai_isp.utils.results import load_curve
 
 __all__ = ["bd_psnr", "bd_rate", "bd_from_files", "main"]
 
@@ -126,24 +127,24 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        out = bd_from_files(args.anchor, args.test, args.metric)
-    except (ResultFileError, ValueError) as err:
-        print(f"compressai-isp bd: error: {err}", file=sys.stderr)
-        return 1
+def _print_bd(args: argparse.Namespace) -> int:
+    out = bd_from_files(args.anchor, args.test, args.metric)
     if args.json:
         print(json.dumps(out, indent=2))
-    else:
-        unit = "dB" if out["metric"] == "psnr-rgb" else "dB (MS-SSIM)"
-        print(f"anchor: {out['anchor']}\ntest:   {out['test']}")
-        print(f"BD-rate: {out['bd_rate_percent']:+.2f} %  (negative = test saves bits)")
-        print(
-            f"BD-{'PSNR' if out['metric'] == 'psnr-rgb' else 'MS-SSIM'}: "
-            f"{out['bd_quality_db']:+.3f} {unit}  (positive = test is better)"
-        )
+        return 0
+    unit = "dB" if out["metric"] == "psnr-rgb" else "dB (MS-SSIM)"
+    print(f"anchor: {out['anchor']}\ntest:   {out['test']}")
+    print(f"BD-rate: {out['bd_rate_percent']:+.2f} %  (negative = test saves bits)")
+    print(
+        f"BD-{'PSNR' if out['metric'] == 'psnr-rgb' else 'MS-SSIM'}: "
+        f"{out['bd_quality_db']:+.3f} {unit}  (positive = test is better)"
+    )
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return run_command("compressai-isp bd", lambda: _print_bd(args))
 
 
 if __name__ == "__main__":

@@ -30,10 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from compressai_isp import zoo
+from compressai_isp.codec.engine import DEFAULT_ARCH, DEFAULT_QUALITY
+from compressai_isp.codec.pipeline import render_isp
+from compressai_isp.data._atomic import atomic_open
+from compressai_isp.errors import run_command
 from compressai_isp.metrics import compute_metrics, delta_e00_map, quantize_8bit
-from compressai_isp.utils.errors import EvalError, UsageError, report_error
+from compressai_isp.utils.errors import EvalError, UsageError
 from compressai_isp.utils.eval_model import (
     EvalImage,
     inference,
@@ -80,8 +86,6 @@ def load_model(spec: str, metric: str = "mse") -> tuple[nn.Module, str]:
     same CDF-table policy: zoo tables kept, a checkpoint's rebuilt (it may hold stale ones).
     ``ARCH:`` names the architecture of a file that does not record it (a zoo weight file).
     """
-    from compressai_isp import zoo
-
     checkpoint = _checkpoint_of(spec)
     match = _ZOO_SPEC.fullmatch(spec)
     if checkpoint is None and match is None:
@@ -114,8 +118,6 @@ def code_and_measure(model: nn.Module, label: str, image: EvalImage) -> Panel:
         scores, x_hat = inference(model, raw, srgb)
         bpp = scores["bpp"]
     else:
-        from compressai_isp.utils.anchors import render_isp
-
         x_hat, bpp = render_isp(model, raw), None
         scores = compute_metrics(srgb, x_hat)
     decoded = x_hat[0] if x_hat.dim() == 4 else x_hat
@@ -151,14 +153,12 @@ def compare_figure(
     crop: tuple[slice, slice] | None = None,
     error_max: float | None = None,
     title: str = "",
-):
+) -> Figure:
     """A matplotlib ``Figure`` (off-screen, Agg): ground truth, then each image and error map.
 
     ``error_max`` is the top of the shared ΔE00 colour scale (default: the 99th percentile over
     all maps, so a few outliers do not wash the maps out).
     """
-    from matplotlib.figure import Figure
-
     rows, cols = crop or (slice(None), slice(None))
     if error_max is None:
         error_max = max(float(np.percentile(p.error[rows, cols], 99)) for p in panels) or 1.0
@@ -188,9 +188,7 @@ def compare_figure(
     return fig
 
 
-def _save_png(fig, path: Path, dpi: int) -> None:
-    from compressai_isp.data._atomic import atomic_open
-
+def _save_png(fig: Figure, path: Path, dpi: int) -> None:
     buffer = io.BytesIO()  # render fully before the target is opened: no half-written file
     fig.savefig(buffer, format="png", dpi=dpi)
     with atomic_open(path) as f:
@@ -198,8 +196,6 @@ def _save_png(fig, path: Path, dpi: int) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from compressai_isp.codec.cli import DEFAULT_ARCH, DEFAULT_QUALITY
-
     parser = argparse.ArgumentParser(
         prog="compressai-isp compare",
         description="Code one RAW photo with one or more models and write a PNG figure: ground "
@@ -232,8 +228,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> Path:
     """Code the photo with every model and write the figure; returns the output path."""
-    from compressai_isp.codec.cli import DEFAULT_ARCH, DEFAULT_QUALITY
-
     output = Path(args.output or f"{Path(args.raw).stem}-compare.png")
     if output.suffix.lower() != ".png":
         raise UsageError(f"--output {output}: the figure is a PNG, name it *.png")
@@ -258,15 +252,15 @@ def run(args: argparse.Namespace) -> Path:
     return output
 
 
+def _compare(args: argparse.Namespace) -> int:
+    set_threads(args.threads)
+    print(run(args))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        set_threads(args.threads)
-        output = run(args)
-    except (EvalError, OSError, ValueError, LookupError) as err:
-        return report_error("compressai-isp compare", err)
-    print(output)
-    return 0
+    return run_command("compressai-isp compare", lambda: _compare(args))
 
 
 if __name__ == "__main__":

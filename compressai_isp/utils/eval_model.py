@@ -8,8 +8,9 @@
   the packed RAW tensor ``[4, H/2, W/2]``, which would report 4x too many bits per pixel
   (:func:`compressai_isp.metrics.srgb_num_pixels`);
 * images whose packed RAW side is not a multiple of ``model.downsampling_factor`` are
-  replicate-padded (:func:`compressai_isp.models.pad_to_multiple`) and the output cropped back,
-  so any camera's frame size works; bits are those of the padded stream over the true pixels;
+  replicate-padded and the output cropped back by the codec's own stages
+  (:mod:`compressai_isp.codec.pipeline`, what ``compressai-isp encode`` / ``decode`` run), so
+  any camera's frame size works; bits are those of the padded stream over the true pixels;
 * every RAW-input model sees the packed RAW in **its own input space** (``model.input_space``:
   ``"paper"`` or ``"camera-normalised"``, :mod:`compressai_isp.data.input_space`), made from the
   file's own colour metadata; models of different spaces evaluate in one run (each image is
@@ -33,6 +34,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections import defaultdict
@@ -41,10 +43,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import compressai
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
+from compressai_isp import zoo
+from compressai_isp.codec import pipeline
+from compressai_isp.codec.engine import DEFAULT_ARCH, save_image
+from compressai_isp.data.datasets import PairedFolder, RawFolder
 from compressai_isp.data.input_space import CameraColour, to_input_space
+from compressai_isp.errors import run_command, usage_errors
 from compressai_isp.metrics import (
     bpp_from_likelihoods,
     bpp_from_strings,
@@ -53,8 +62,13 @@ from compressai_isp.metrics import (
     psnr,
     srgb_num_pixels,
 )
-from compressai_isp.precision import PRECISIONS, resolve_precision, set_transform_precision
-from compressai_isp.utils.errors import EvalError, UsageError, report_error
+from compressai_isp.models import require_compression
+from compressai_isp.precision import (
+    add_precision_arguments,
+    resolve_precision,
+    set_transform_precision,
+)
+from compressai_isp.utils.errors import EvalError, UsageError
 from compressai_isp.utils.results import make_result, write_json_atomic
 
 __all__ = [
@@ -134,8 +148,6 @@ def collect_dataset(
     ``"test"``), ``camera``, ``cache_dir`` and ``skip_unreadable`` are those datasets' arguments
     (e.g. ``split="test", camera="NIKON D700"`` is the paper's FiveK test set).
     """
-    from compressai_isp.data.datasets import PairedFolder, RawFolder
-
     root = Path(root)
     if not root.is_dir():
         raise EvalError(f"dataset {root}: not a directory")
@@ -175,8 +187,6 @@ def collect_dataset(
 
 def load_eval_image(path: str | Path) -> EvalImage:
     """One RAW file as :func:`collect_dataset` reads it: paper RAW, LibRaw ground truth, colour."""
-    from compressai_isp.data.datasets import RawFolder
-
     dataset = RawFolder(Path(path).parent, split="all", full_image=True, files=[path])
     return _decoded_image(dataset, 0)
 
@@ -225,14 +235,10 @@ def dataset_from_arguments(args: argparse.Namespace) -> list[EvalSample]:
 # --------------------------------------------------------------------------------------------
 
 
-def _model_kinds(model: nn.Module) -> tuple[str, str, int]:
+def _model_kinds(model: nn.Module) -> tuple[str, str]:
     # CompressAI's own sRGB models carry no kinds: they code the LibRaw rendering (sRGB -> sRGB)
-    # and need sides that are multiples of 64, as compressai.utils.eval_model pads them.
-    return (
-        getattr(model, "input_kind", "srgb"),
-        getattr(model, "output_kind", "srgb"),
-        int(getattr(model, "downsampling_factor", 64)),
-    )
+    # (and need sides that are multiples of 64: pipeline.downsampling_factor).
+    return getattr(model, "input_kind", "srgb"), getattr(model, "output_kind", "srgb")
 
 
 def model_input_space(model: nn.Module) -> str | None:
@@ -251,6 +257,32 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _timed(device: torch.device, work: Callable[[], Any]) -> tuple[Any, float]:
+    """``(work(), seconds)``, the device synchronised on both sides."""
+    _sync(device)
+    start = time.perf_counter()
+    out = work()
+    _sync(device)
+    return out, time.perf_counter() - start
+
+
+def _code(
+    model: nn.Module, x: Tensor, num_pixels: int, entropy_estimation: bool
+) -> tuple[Tensor, float, float, float]:
+    """``(cropped reconstruction, bpp, encoding s, decoding s)`` of a batch, through the codec's
+    stages: real coding, or one forward pass (its time split evenly like CompressAI's)."""
+    device = x.device
+    if entropy_estimation:
+        (x_hat, likelihoods), elapsed = _timed(device, lambda: pipeline.estimate(model, x))
+        return x_hat, bpp_from_likelihoods(likelihoods, num_pixels), elapsed / 2, elapsed / 2
+    coded, enc_time = _timed(device, lambda: pipeline.compress(model, x))
+    x_hat, dec_time = _timed(
+        device,
+        lambda: pipeline.decompress(model, coded.strings, coded.latent_shape, coded.frame),
+    )
+    return x_hat, bpp_from_strings(coded.strings, num_pixels), enc_time, dec_time
+
+
 @torch.no_grad()
 def inference(
     model: nn.Module,
@@ -267,8 +299,6 @@ def inference(
     The model sees ``raw`` or ``srgb`` according to ``model.input_kind`` and is scored against
     ``srgb`` or ``raw`` according to ``model.output_kind``.
     """
-    from compressai_isp.models import crop_to, pad_to_multiple
-
     raw = raw if raw.dim() == 4 else raw.unsqueeze(0)
     srgb = srgb if srgb.dim() == 4 else srgb.unsqueeze(0)
     if (
@@ -280,38 +310,15 @@ def inference(
             "expected packed RAW [4,h,w] and sRGB [3,2h,2w]; "
             f"got {tuple(raw.shape)} and {tuple(srgb.shape)}"
         )
-    input_kind, output_kind, multiple = _model_kinds(model)
+    input_kind, output_kind = _model_kinds(model)
     device = next(model.parameters()).device
     x = (raw if input_kind == "raw" else srgb).to(device)
     target = (srgb if output_kind == "srgb" else raw).to(device)
     if half:
         x = x.half()
     num_pixels = srgb_num_pixels(x, input_kind=input_kind)
-    x_padded = pad_to_multiple(x, multiple)
-
-    if entropy_estimation:
-        _sync(device)
-        start = time.perf_counter()
-        out = model(x_padded)
-        _sync(device)
-        elapsed = time.perf_counter() - start
-        x_hat = out["x_hat"]
-        bpp = bpp_from_likelihoods(out["likelihoods"], num_pixels)
-        enc_time = dec_time = elapsed / 2.0  # one pass does both; split evenly like CompressAI
-    else:
-        _sync(device)
-        start = time.perf_counter()
-        enc = model.compress(x_padded)
-        _sync(device)
-        enc_time = time.perf_counter() - start
-        start = time.perf_counter()
-        x_hat = model.decompress(enc["strings"], enc["shape"])["x_hat"]
-        _sync(device)
-        dec_time = time.perf_counter() - start
-        bpp = bpp_from_strings(enc["strings"], num_pixels)
-
-    scale = x_hat.shape[-1] // x_padded.shape[-1]
-    x_hat = crop_to(x_hat, (x.shape[-2] * scale, x.shape[-1] * scale)).float()
+    x_hat, bpp, enc_time, dec_time = _code(model, x, num_pixels, entropy_estimation)
+    x_hat = x_hat.float()
     if x_hat.shape != target.shape:
         raise ValueError(
             f"{type(model).__name__} output {tuple(x_hat.shape)} does not match the "
@@ -332,8 +339,6 @@ def _save_outputs(
 ) -> None:
     """An sRGB reconstruction to ``output_dir/<run>/<image>.png`` and, when given, the image's
     result ``record`` to ``output_dir/<image dir>/<stem>-<run>.json`` (CompressAI's layout)."""
-    from compressai_isp.codec.engine import save_image
-
     stem = Path(image_name).with_suffix("")
     if x_hat.shape[1] == 3:
         save_image(output_dir / run_name / stem.with_suffix(".png"), x_hat[0])
@@ -363,8 +368,6 @@ def eval_models(
     image's metrics (and the model's input space) to
     ``output_dir/<image dir>/<stem>-<run name>.json`` (CompressAI's layout).
     """
-    from tqdm import tqdm
-
     if not samples:
         raise EvalError("no images to evaluate")
     run_names = (
@@ -436,9 +439,6 @@ def load_pretrained(arch: str, metric: str, quality: int) -> nn.Module:
     Built by the zoo exactly as the codec's ``encode`` builds it, with the CDF tables shipped
     with the weights (``update(force=False)`` only fills missing ones).
     """
-    from compressai_isp import zoo
-    from compressai_isp.models import require_compression
-
     model = zoo.create_model(arch, quality, pretrained=True, metric=metric)
     require_compression(model, arch)
     model.update(force=False)
@@ -456,9 +456,6 @@ def load_checkpoint(
     models' CDF tables are then rebuilt (``update(force=True)``) because a mid-training
     checkpoint may hold stale ones; ``no_update`` keeps them.
     """
-    from compressai_isp import zoo
-    from compressai_isp.models import require_compression
-
     loaded = zoo.load_model_file(path, arch)
     model = require_compression(loaded.model, loaded.arch)
     if not no_update:
@@ -471,11 +468,7 @@ def load_checkpoint(
 # --------------------------------------------------------------------------------------------
 
 
-def setup_args() -> argparse.ArgumentParser:
-    import compressai
-
-    parent = argparse.ArgumentParser(add_help=False)
-    add_dataset_arguments(parent)
+def _add_model_arguments(parent: argparse.ArgumentParser) -> None:
     parent.add_argument(
         "-a",
         "--architecture",
@@ -494,28 +487,22 @@ def setup_args() -> argparse.ArgumentParser:
         default=compressai.available_entropy_coders()[0],
         help="entropy coder (default: %(default)s)",
     )
+
+
+def _add_compute_arguments(parent: argparse.ArgumentParser) -> None:
     parent.add_argument("--cuda", action="store_true", help="enable CUDA")
     parent.add_argument(
         "--half", action="store_true", help="convert model to half floating point (fp16)"
     )
-    parent.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="fp32",
-        help="arithmetic of the analysis / synthesis transforms only; the entropy path stays "
-        "float32 (auto: bf16 where the CPU or GPU runs it natively) (default: %(default)s)",
-    )
-    parent.add_argument(
-        "--channels-last",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="channels-last memory format for the transforms (default: on)",
-    )
+    add_precision_arguments(parent, default="fp32")
     parent.add_argument(
         "--entropy-estimation",
         action="store_true",
         help="use the estimated rate -log2(p) of one forward pass (no entropy coding)",
     )
+
+
+def _add_output_arguments(parent: argparse.ArgumentParser) -> None:
     parent.add_argument(
         "-m",
         "--metric",
@@ -526,6 +513,8 @@ def setup_args() -> argparse.ArgumentParser:
     parent.add_argument(
         "-d",
         "--output-directory",
+        "--output_directory",  # CompressAI's eval_model spelling
+        metavar="DIR",
         default="",
         help="directory for reconstructions (PNG), per-image results and, "
         "without -o, the result JSON",
@@ -548,6 +537,14 @@ def setup_args() -> argparse.ArgumentParser:
         help="CPU threads for torch (default: %(default)s, as CompressAI's eval_model)",
     )
 
+
+def setup_args() -> argparse.ArgumentParser:
+    """``compressai.utils.eval_model``'s command line: ``pretrained`` and ``checkpoint``."""
+    parent = argparse.ArgumentParser(add_help=False)
+    add_dataset_arguments(parent)
+    _add_model_arguments(parent)
+    _add_compute_arguments(parent)
+    _add_output_arguments(parent)
     parser = argparse.ArgumentParser(
         prog="compressai-isp eval",
         description="Evaluate a RAW-to-sRGB codec on a RAW image dataset (bpp over sRGB pixels).",
@@ -581,8 +578,6 @@ def setup_args() -> argparse.ArgumentParser:
 def _parse_qualities(text: str | None, arch: str, metric: str) -> list[int]:
     """The ``-q`` list, or without one every quality the zoo ships for ``arch`` / ``metric``."""
     if text is None:
-        from compressai_isp import zoo
-
         shipped = sorted({w.quality for w in zoo.list_weights(arch) if w.metric == metric})
         if not shipped:
             available = ", ".join(f"{w.arch} q{w.quality} ({w.metric})" for w in zoo.list_weights())
@@ -638,11 +633,9 @@ def _load_models(
     device = torch.device("cuda" if args.cuda else "cpu")
     dtype = resolve_precision(args.precision, device)
     for run_name, label, load in _runs(args, run_tag):
-        try:
+        # Weights that do not exist or cannot do the job: the command line must change.
+        with usage_errors():
             model, arch = load()
-        except (LookupError, ValueError, OSError) as err:
-            # Weights that do not exist or cannot do the job: the command line must change.
-            raise UsageError(str(err)) from err
         if args.verbose:
             print(f"Using trained model {run_name}", file=sys.stderr)
         run_names.append(run_name)
@@ -654,10 +647,6 @@ def _load_models(
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Evaluate every rate point the arguments name; returns the result dict (and writes it)."""
-    import compressai
-
-    from compressai_isp.codec.cli import DEFAULT_ARCH
-
     if args.source == "pretrained" and not args.architecture:
         args.architecture = DEFAULT_ARCH
     if args.per_image and not args.output_directory:
@@ -714,9 +703,13 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def main(argv: list[str] | None = None) -> int:
-    import json
+def _evaluate(args: argparse.Namespace) -> int:
+    set_threads(args.threads)
+    print(json.dumps(run(args), indent=2))
+    return 0
 
+
+def main(argv: list[str] | None = None) -> int:
     parser = setup_args()
     args = parser.parse_args(argv)
     if args.source not in ("checkpoint", "pretrained"):
@@ -726,13 +719,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    try:
-        set_threads(args.threads)
-        output = run(args)
-    except (EvalError, OSError, ValueError, LookupError) as err:
-        return report_error("compressai-isp eval", err)
-    print(json.dumps(output, indent=2))
-    return 0
+    return run_command("compressai-isp eval", lambda: _evaluate(args))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from compressai_isp.utils.errors import UsageError, report_error
+import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from compressai_isp.data._atomic import atomic_open
+from compressai_isp.errors import run_command
+from compressai_isp.utils.errors import UsageError
 from compressai_isp.utils.results import (
     RDCurve,
     ResultFileError,
@@ -59,9 +65,7 @@ def _is_anchor(name: str) -> bool:
     return any(m.lower() in low for m in ANCHOR_MARKERS)
 
 
-def _save_atomic(fig, path: Path) -> None:
-    from compressai_isp.data._atomic import atomic_open
-
+def _save_atomic(fig: Figure, path: Path) -> None:
     with atomic_open(path) as f:
         fig.savefig(f, dpi=200, format=path.suffix[1:].lower(), bbox_inches="tight")
 
@@ -89,9 +93,7 @@ def _load_curves(
     return curves
 
 
-def _draw(ax, curves: Sequence[RDCurve]) -> None:
-    import matplotlib
-
+def _draw(ax: Axes, curves: Sequence[RDCurve]) -> None:
     # Every curve its own colour: the default cycle repeats after 10, tab20 after 20.
     palette = "tab10" if len(curves) <= 10 else "tab20"
     colors = matplotlib.colormaps[palette].colors
@@ -157,8 +159,6 @@ def plot_rd(
 
     # A bare Figure (no pyplot) renders off-screen with Agg and leaves the caller's backend and
     # figure registry alone, so this works the same in scripts, CI and notebooks.
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=figsize)
     ax = fig.subplots()
     try:
@@ -250,28 +250,29 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        ceiling, label = _ceiling(args.ceiling, args.metric, not args.ms_ssim_linear)
-        plot_rd(
-            args.results_file,
-            args.output,
-            args.metric,
-            title=args.title,
-            ms_ssim_db=not args.ms_ssim_linear,
-            ceiling=ceiling,
-            ceiling_label=args.ceiling_label or label,
-            axes=args.axes,
-            figsize=tuple(args.figsize),
-            log_bpp=args.log_bpp,
-            labels=args.labels,
-        )
-    except (ResultFileError, ValueError) as err:
-        return report_error("compressai-isp plot", err)
+def _plot(args: argparse.Namespace) -> int:
+    ceiling, label = _ceiling(args.ceiling, args.metric, not args.ms_ssim_linear)
+    plot_rd(
+        args.results_file,
+        args.output,
+        args.metric,
+        title=args.title,
+        ms_ssim_db=not args.ms_ssim_linear,
+        ceiling=ceiling,
+        ceiling_label=args.ceiling_label or label,
+        axes=args.axes,
+        figsize=tuple(args.figsize),
+        log_bpp=args.log_bpp,
+        labels=args.labels,
+    )
     for o in args.output:
         print(o)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return run_command("compressai-isp plot", lambda: _plot(args))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from compressai_isp.data._atomic import atomic_open
+from compressai_isp.errors import InputError
+
 __all__ = [
     "METRIC_KEYS",
     "RDCurve",
@@ -47,8 +50,8 @@ METRIC_KEYS: tuple[str, ...] = (
 )
 
 
-class ResultFileError(ValueError):
-    """A result JSON file is missing, unreadable or not in the expected shape."""
+class ResultFileError(InputError, ValueError):
+    """A result JSON file is missing, unreadable or not in the expected shape (exit 1)."""
 
 
 def make_result(name: str, description: str, results: dict[str, list[Any]]) -> dict[str, Any]:
@@ -74,8 +77,6 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
     A crash midway leaves either the old file or none, never a truncated one. ``inf`` (PSNR of a
     lossless reconstruction) is written as JSON's non-standard ``Infinity``, which Python reads.
     """
-    from compressai_isp.data._atomic import atomic_open
-
     path = Path(path)
     text = json.dumps(obj, indent=2, default=_json_default) + "\n"
     with atomic_open(path) as f:
