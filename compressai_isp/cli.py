@@ -2,16 +2,19 @@
 
 Each sub-command lives in the module that owns the job and exposes ``main(argv) -> int``; this
 file only dispatches, so ``compressai-isp train ...`` and ``python -m compressai_isp.train ...``
-are the same program. Every command follows one exit-status rule
-(:mod:`compressai_isp.utils.errors`): 1 when the input failed, 2 when the command line is wrong.
+are the same program. Every command follows one exit-status rule, applied in one place
+(:func:`compressai_isp.errors.run_command`): 1 when the input failed, 2 when the command line
+is wrong, each failure one line ``compressai-isp <command>: error: <message>``.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 
 from compressai_isp import __version__
+from compressai_isp.errors import EXIT_USAGE
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": (
@@ -33,6 +36,15 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def build_parser(command: str) -> argparse.ArgumentParser:
+    """The argument parser of sub-command ``command`` (each module's ``build_parser``)."""
+    module = importlib.import_module(SUBCOMMANDS[command][0])
+    # The codec module serves three commands, so it is told which one it builds.
+    if module.__name__ == "compressai_isp.codec.cli":
+        return module.build_parser(command)
+    return module.build_parser()
+
+
 def _usage() -> str:
     lines = ["usage: compressai-isp [--version] <command> [options]", "", "commands:"]
     lines += [f"  {name:<8} {help_}" for name, (_, help_) in SUBCOMMANDS.items()]
@@ -50,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command not in SUBCOMMANDS:
         print(f"compressai-isp: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     module = importlib.import_module(SUBCOMMANDS[command][0])
     # The codec module serves three commands, so it is told which one it runs.
     if module.__name__ == "compressai_isp.codec.cli":

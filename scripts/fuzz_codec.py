@@ -49,6 +49,28 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
+from compressai_isp import zoo
+from compressai_isp.codec.engine import (
+    checkpoint_model,
+    decode_bitstream,
+    encode_file,
+    model_for_stream,
+    save_image,
+    zoo_model,
+)
+from compressai_isp.codec.format import (
+    FORMAT_VERSION,
+    BitstreamError,
+    pack_unchecked,
+    read_bitstream,
+    unpack,
+)
+from compressai_isp.codec.limits import min_hyperprior_bytes
+from compressai_isp.data import write_dng
+
 MODELS = ("zoo", "checkpoint")
 TINY = dict(N=8, M=8, N_hyper=8, decoder_width=4)
 # What issue 11 asks of any stream under 1 MB unless it really holds that many symbols.
@@ -68,8 +90,6 @@ class Case:
     other_fingerprint: bytes
 
     def pack(self, **changes: Any) -> bytes:
-        from compressai_isp.codec.format import pack_unchecked
-
         return pack_unchecked(**{**self.fields, **changes})
 
     @property
@@ -100,8 +120,6 @@ def consistent(case: Case, height: int, width: int) -> dict[str, Any]:
 
 def mutate_bomb(case: Case, rng: random.Random) -> bytes:
     """A self-consistent huge photo; sometimes its hyper-latent is padded up to the floor."""
-    from compressai_isp.codec.limits import min_hyperprior_bytes
-
     side = rng.choice([16384, 32768, 65534, 12000, 8000, 4096, rng.randrange(2, 65535, 2)])
     other = rng.choice([side, 2, 64, rng.randrange(2, 65535, 2)])
     height, width = (side, other) if rng.random() < 0.5 else (other, side)
@@ -220,8 +238,6 @@ def mutate_names(case: Case, rng: random.Random) -> bytes:
 
 def mutate_prefix(case: Case, rng: random.Random) -> bytes:
     """Version, header length and total length rewritten (past the end, zero, off by one)."""
-    from compressai_isp.codec.format import FORMAT_VERSION
-
     data = bytearray(case.pack())
     header_len, total = struct.unpack_from("<IQ", data, 10)
     field = rng.randrange(3)
@@ -310,14 +326,6 @@ class PeakRSS:
 def build_cases(work: Path, seed: int) -> dict[str, Case]:
     """The zoo's default model (paper space) and a reduced-width camera-normalised checkpoint,
     each with a real stream."""
-    import numpy as np
-    import torch
-
-    from compressai_isp import zoo
-    from compressai_isp.codec.engine import checkpoint_model, encode_file, zoo_model
-    from compressai_isp.codec.format import unpack
-    from compressai_isp.data import write_dng
-
     torch.manual_seed(seed)
     checkpoint = work / "tiny-rbn.pth"
     tiny = zoo.rbn(1, **TINY, input_space="camera-normalised")
@@ -349,9 +357,6 @@ def reason(message: str) -> str:
 
 def decode_case(path: Path, out: Path, case: Case, by_zoo: bool, cache: dict) -> str:
     """What ``compressai-isp decode`` does with one file; returns the outcome."""
-    from compressai_isp.codec.engine import decode_bitstream, model_for_stream, save_image
-    from compressai_isp.codec.format import BitstreamError, read_bitstream
-
     source = str(path)
     try:
         bs = read_bitstream(path)

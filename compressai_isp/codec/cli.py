@@ -60,7 +60,7 @@ from compressai_isp.errors import (
 from compressai_isp.metrics import bpp_from_strings
 from compressai_isp.precision import add_precision_arguments
 
-__all__ = ["main", "DEFAULT_ARCH", "DEFAULT_QUALITY", "DEFAULT_METRIC"]
+__all__ = ["build_parser", "main", "DEFAULT_ARCH", "DEFAULT_QUALITY", "DEFAULT_METRIC"]
 
 
 def _fail(prog: str, message: str) -> None:
@@ -335,6 +335,11 @@ _COMMANDS = {
     "decode": (_decode_parser, _decode),
     "info": (_info_parser, _info),
 }
+
+
+def build_parser(command: str) -> argparse.ArgumentParser:
+    """The command line of ``encode``, ``decode`` or ``info``."""
+    return _COMMANDS[command][0]()
 
 
 def main(argv: list[str] | None = None) -> int:

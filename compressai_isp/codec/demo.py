@@ -40,7 +40,7 @@ from compressai_isp.data._atomic import atomic_open
 from compressai_isp.errors import UsageError, one_line, run_command
 from compressai_isp.metrics import bpp_from_strings, compute_metrics
 
-__all__ = ["main", "run_demo", "DemoResult"]
+__all__ = ["build_parser", "main", "run_demo", "DemoResult"]
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def run_demo(
     )
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="compressai-isp demo",
         description="Encode the shipped CC0 demo photo with the default model "
@@ -191,7 +191,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+        args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as done:
         return int(done.code or 0)
     return run_command("compressai-isp demo", lambda: _demo(args))

@@ -87,6 +87,7 @@ __all__ = [
     "PAPER_LITEISPNET_PSNR",
     "Codec",
     "Renderer",
+    "build_parser",
     "codec_anchors",
     "isp_ceiling",
     "load_cascade",
@@ -476,7 +477,7 @@ def _parent_parsers() -> tuple[argparse.ArgumentParser, ...]:
     return common, codec_args, isp_args
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     common, codec_args, isp_args = _parent_parsers()
     parser = argparse.ArgumentParser(
         prog="compressai-isp anchors",
@@ -594,7 +595,7 @@ def _anchors(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.pipeline is None:
         parser.print_usage(sys.stderr)

@@ -31,7 +31,7 @@ from scipy.interpolate import PchipInterpolator
 from compressai_isp.errors import run_command
 from compressai_isp.utils.results import load_curve
 
-__all__ = ["bd_psnr", "bd_rate", "bd_from_files", "main"]
+__all__ = ["bd_psnr", "bd_rate", "bd_from_files", "build_parser", "main"]
 
 
 def _prepare(
@@ -109,7 +109,7 @@ def bd_from_files(anchor: str, test: str, metric: str = "psnr") -> dict[str, obj
     }
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="compressai-isp bd",
         description="Bjontegaard delta rate / PSNR of TEST against ANCHOR (two result JSONs).",
@@ -143,7 +143,7 @@ def _print_bd(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     return run_command("compressai-isp bd", lambda: _print_bd(args))
 
 

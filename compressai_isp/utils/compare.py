@@ -48,7 +48,15 @@ from compressai_isp.utils.eval_model import (
     set_threads,
 )
 
-__all__ = ["Panel", "code_and_measure", "compare_figure", "load_model", "main", "parse_crop"]
+__all__ = [
+    "Panel",
+    "build_parser",
+    "code_and_measure",
+    "compare_figure",
+    "load_model",
+    "main",
+    "parse_crop",
+]
 
 _ZOO_SPEC = re.compile(r"(?P<arch>[A-Za-z0-9_.+-]+):(?P<quality>\d+)")
 
@@ -195,7 +203,7 @@ def _save_png(fig: Figure, path: Path, dpi: int) -> None:
         f.write(buffer.getvalue())
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="compressai-isp compare",
         description="Code one RAW photo with one or more models and write a PNG figure: ground "
@@ -259,7 +267,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     return run_command("compressai-isp compare", lambda: _compare(args))
 
 

@@ -76,6 +76,7 @@ __all__ = [
     "EvalImage",
     "EvalSample",
     "add_dataset_arguments",
+    "build_parser",
     "collect_dataset",
     "dataset_from_arguments",
     "eval_model",
@@ -573,6 +574,10 @@ def setup_args() -> argparse.ArgumentParser:
         help="do not rebuild the entropy models' CDF tables before evaluating",
     )
     return parser
+
+
+#: Every sub-command module's parser builder has this name; CompressAI's is ``setup_args``.
+build_parser = setup_args
 
 
 def _parse_qualities(text: str | None, arch: str, metric: str) -> list[int]:

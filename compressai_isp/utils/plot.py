@@ -40,7 +40,7 @@ from compressai_isp.utils.results import (
     ms_ssim_to_db,
 )
 
-__all__ = ["ANCHOR_MARKERS", "load_ceiling", "main", "plot_rd"]
+__all__ = ["ANCHOR_MARKERS", "build_parser", "load_ceiling", "main", "plot_rd"]
 
 #: Curve names containing one of these are anchors / hand-crafted codecs and drawn dashed.
 ANCHOR_MARKERS: tuple[str, ...] = (
@@ -214,7 +214,7 @@ def _ceiling(text: str | None, metric: str, ms_ssim_db: bool) -> tuple[float | N
         return load_ceiling(text, metric, ms_ssim_db)
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="compressai-isp plot", description="Rate-distortion plot from result JSON files."
     )
@@ -271,7 +271,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     return run_command("compressai-isp plot", lambda: _plot(args))
 
 
