@@ -2,5 +2,6 @@
 learned-ISP + standard-codec baselines), ``plot`` (RD plots), ``bd`` (Bjontegaard deltas) and
 ``results`` (the shared result-JSON format). Each tool is also a ``compressai-isp`` sub-command.
 
-Submodules are imported on demand so ``import compressai_isp.utils.bd`` stays light.
+Each tool's ``main`` reports its errors through :func:`compressai_isp.errors.run_command` (one
+line, exit status 1 for a failed input, 2 for a wrong command line).
 """

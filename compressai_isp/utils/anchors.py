@@ -64,7 +64,7 @@ from tqdm import tqdm
 from compressai_isp import zoo
 from compressai_isp.codec.pipeline import render_isp
 from compressai_isp.data import classical_isp
-from compressai_isp.errors import run_command, usage_errors
+from compressai_isp.errors import report_error, run_command, usage_errors
 from compressai_isp.metrics import compute_metrics, quantize_8bit
 from compressai_isp.models import Cascaded
 from compressai_isp.training.checkpoint import load_state_file
@@ -599,11 +599,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.pipeline is None:
         parser.print_usage(sys.stderr)
-        print(
-            "compressai-isp anchors: error: choose a pipeline: libraw, isp, classical or cascade",
-            file=sys.stderr,
+        return report_error(
+            "compressai-isp anchors",
+            UsageError("choose a pipeline: libraw, isp, classical or cascade"),
         )
-        return 2
     return run_command("compressai-isp anchors", lambda: _anchors(args))
 
 

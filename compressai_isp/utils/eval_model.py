@@ -53,7 +53,7 @@ from compressai_isp.codec import pipeline
 from compressai_isp.codec.engine import DEFAULT_ARCH, save_image
 from compressai_isp.data.datasets import PairedFolder, RawFolder
 from compressai_isp.data.input_space import CameraColour, to_input_space
-from compressai_isp.errors import run_command, usage_errors
+from compressai_isp.errors import report_error, run_command, usage_errors
 from compressai_isp.metrics import (
     bpp_from_likelihoods,
     bpp_from_strings,
@@ -719,11 +719,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.source not in ("checkpoint", "pretrained"):
         parser.print_usage(sys.stderr)
-        print(
-            "compressai-isp eval: error: missing 'checkpoint' or 'pretrained' source",
-            file=sys.stderr,
+        return report_error(
+            "compressai-isp eval", UsageError("missing 'checkpoint' or 'pretrained' source")
         )
-        return 2
     return run_command("compressai-isp eval", lambda: _evaluate(args))
 
 
