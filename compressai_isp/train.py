@@ -22,6 +22,7 @@ import sys
 
 import torch
 
+from compressai_isp.errors import run_command
 from compressai_isp.training import distributed as ddp
 from compressai_isp.training.config import (
     TrainConfig,
@@ -32,9 +33,12 @@ from compressai_isp.training.config import (
     parse_kwargs,
 )
 from compressai_isp.training.data import TrainingData, load_training_data
-from compressai_isp.training.errors import NonFiniteLossError, TrainingDataError, TrainingError
 from compressai_isp.training.loop import Trainer
-from compressai_isp.training.student import check_input_space, check_student
+from compressai_isp.training.student import (
+    check_input_space,
+    check_student,
+    resolve_input_space,
+)
 
 __all__ = [
     "build_parser",
@@ -76,7 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The run's config from parsed flags, checked before any data is read (bad values, a
     model that refuses its ``--model-kwargs`` or the patch size)."""
-    cfg = config_from_namespace(args)
+    cfg = resolve_input_space(config_from_namespace(args))
     check_config(cfg)
     check_input_space(cfg)
     check_student(cfg)
@@ -94,16 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
-    try:
+
+    def work() -> int:
         cfg = config_from_args(args)
         return Trainer(cfg, data_from_config(cfg)).fit()
-    except TrainingError as err:
-        # The library's one rule: 1 when the input (the data) failed, 2 for the command line.
-        print(f"compressai-isp train: error: {err}", file=sys.stderr)
-        return 1 if isinstance(err, TrainingDataError) else 2
-    except NonFiniteLossError as err:
-        print(f"compressai-isp train: error: {err}", file=sys.stderr)
-        return 3
+
+    try:
+        return run_command("compressai-isp train", work)
     finally:
         ddp.teardown()
 

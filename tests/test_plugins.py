@@ -152,11 +152,6 @@ def test_plugin_architecture_encodes_through_the_cli(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="codec.limits.estimate_decode_memory reads model.context_prediction, which a "
-    "mean-scale model has not (codec owner to fix; remove this marker then)",
-)
 def test_plugin_architecture_decodes_through_the_cli(
     plugin_site: Path, plugin_run: Path, plugin_stream: Path
 ) -> None:

@@ -46,7 +46,7 @@ def test_every_flag_sets_the_config_field_it_is_declared_on(tmp_path: Path) -> N
         "--kd-p", "2", "-d", "raw:a", "-d", "b", "--patch-size", "64", "32", "--batch-size", "3",
         "--test-batch-size", "5", "-n", "1", "--val-dataset", "v", "--val-patches", "0",
         "--no-val", "--cache-dir", "none", "--input-space", "camera-normalised",
-        "--synthetic-isp", "libraw", "--strict-data", "-e", "4", "--max-steps", "9",
+        "--synthetic-isp", "unprocessing", "--strict-data", "-e", "4", "--max-steps", "9",
         "--max-time", "1h30m", "-lr", "0.01", "--lr-decay-step", "6", "--lr-decay-factor", "0.5",
         "--aux-learning-rate", "0.2", "--clip_max_norm", "0", "--seed", "8", "--cuda",
         "--precision", "fp32", "--no-channels-last", "--compile", "--threads", "2",
@@ -88,7 +88,8 @@ def test_checkpoints_and_exports_record_the_whole_config_and_metric(tmp_path: Pa
         recorded = state["train_config"]
         assert recorded == config_record(trainer.cfg)
         assert recorded["lmbda"] == 8.7 and recorded["kd_gamma"] == trainer.cfg.kd_gamma
-        assert recorded["input_space"] == "paper" and recorded["synthetic_isp"] == "unprocessing"
+        recipe = (recorded["input_space"], recorded["synthetic_isp"])
+        assert recipe == ("camera-normalised", "libraw")  # the defaults of a fresh run
         assert TrainConfig(**recorded) == trainer.cfg
     # The model loader reads the metric of a training checkpoint (it used to say "mse").
     assert zoo.load_model_file(run / CHECKPOINT_NAME).metric == "ms-ssim"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from compressai_isp.data import make_synthetic_dng
-from compressai_isp.train import main
+from compressai_isp.train import config_from_args, main, parse_args
 from compressai_isp.training.checkpoint import load_checkpoint
 from compressai_isp.training.data import DataRecipe, build_datasets
 
@@ -75,7 +75,7 @@ def test_camera_normalised_training_reads_that_space_and_records_it_in_the_model
     exported = load_checkpoint(run / "model_best.pth")
     assert exported["config"]["input_space"] == "camera-normalised"
     assert exported["training_data"]["input_space"] == "camera-normalised"
-    assert exported["training_data"]["synthetic_isp"] == "unprocessing"
+    assert exported["training_data"]["synthetic_isp"] == "libraw"  # the default recipe
 
 
 def test_every_folder_of_a_run_gets_the_runs_input_space_and_synthetic_isp(two_photos, tmp_path):
@@ -100,3 +100,19 @@ def test_model_kwargs_may_not_contradict_the_input_space(two_photos, tmp_path, c
     assert code == 2
     message = capsys.readouterr().err
     assert "input_space=paper contradicts --input-space camera-normalised" in message
+
+
+def test_a_fresh_run_uses_the_chosen_recipe_and_a_continued_one_its_weights_space(two_photos):
+    fresh = config_from_args(parse_args(["-m", "rbn", "-d", str(two_photos)]))
+    assert (fresh.input_space, fresh.synthetic_isp) == ("camera-normalised", "libraw")
+    tuned = config_from_args(parse_args(["-m", "rbn", "-q", "6", "--pretrained", "-d", "x"]))
+    assert tuned.input_space == "paper"  # the shipped weights read paper-space input
+    paper = config_from_args(parse_args(["-m", "rbn", "--input-space", "paper", "-d", "x"]))
+    assert paper.input_space == "paper"
+
+
+def test_resuming_without_input_space_continues_in_the_checkpoints_space(two_photos, tmp_path):
+    run = tmp_path / "run"
+    assert _train(two_photos, run, "--batch-size", "2", "--input-space", "paper") == 0
+    assert _train(two_photos, run, "--batch-size", "2", "--max-steps", "3") == 0
+    assert load_checkpoint(run / "model_best.pth")["config"]["input_space"] == "paper"

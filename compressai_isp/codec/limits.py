@@ -163,7 +163,7 @@ def estimate_decode_memory(model: nn.Module, header: Header) -> int:
     n_hyper = model.entropy_bottleneck.channels
     z = torch.empty(1, n_hyper, *header.latent_shape[-2:], device="meta")
     hyper_peak, params = _peak_leaf_bytes(model.h_s, z)
-    m = model.context_prediction.in_channels
+    m = params.shape[1] // 2  # h_s gives 2 parameters per latent channel (mbt2018 and mean-scale)
     y = torch.empty(1, m, *params.shape[-2:], device="meta")
     synthesis_peak, _ = _peak_leaf_bytes(model.g_s, y)
     latent = y.numel() * _LATENT_FLOATS_PER_CHANNEL * 4

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from compressai_isp.context.plan import ROW_MULTIPLE, ContextPlan
 from compressai_isp.context.schedule import Schedule, make_schedule
+from compressai_isp.errors import InputError
 
 __all__ = [
     "ContextMismatchError",
@@ -46,11 +47,11 @@ __all__ = [
 _HEADER = struct.Struct("<II")
 
 
-class StreamError(ValueError):
+class StreamError(InputError, ValueError):
     """A latent string is malformed, truncated or damaged."""
 
 
-class ContextMismatchError(RuntimeError):
+class ContextMismatchError(InputError, RuntimeError):
     """The decoded symbols do not match the checksum the encoder stored in the stream."""
 
 

@@ -28,6 +28,8 @@ import numpy as np
 import rawpy
 import torch
 
+from compressai_isp.errors import InputError
+
 from ._stderr import CapturedStderr, capture_stderr_fd
 from .bayer import cfa_crop, pack_bayer
 from .cache import Entry
@@ -68,7 +70,7 @@ RENDER_RECIPE: dict = {
 RECIPE_VERSION = "libraw-ahd-camwb-bt709-srgb-fixedwhite-v2"  # v2: entries carry colour
 
 
-class RawReadError(ValueError):
+class RawReadError(InputError, ValueError):
     """A RAW (or target image) file is missing, unreadable, unsupported or too small."""
 
     def __init__(self, path: str | os.PathLike[str], reason: str) -> None:

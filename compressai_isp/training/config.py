@@ -31,6 +31,8 @@ from compressai_isp.training.errors import TrainingError
 from compressai_isp.training.tasks import TASKS
 
 __all__ = [
+    "DEFAULT_INPUT_SPACE",
+    "DEFAULT_SYNTHETIC_ISP",
     "GROUPS",
     "Flag",
     "TeacherConfig",
@@ -54,6 +56,11 @@ MODEL, DISTILL, DATA, OPTIM, OUTPUT = (
 )
 #: Help groups, in the order ``--help`` lists them.
 GROUPS = (MODEL, DISTILL, DATA, OPTIM, OUTPUT)
+
+#: The data recipe of a fresh run, chosen by the README's ablation (LiteISPNet at equal budget:
+#: camera-normalised input and one-ISP synthetic targets); the paper's is paper/unprocessing.
+DEFAULT_INPUT_SPACE = "camera-normalised"
+DEFAULT_SYNTHETIC_ISP = "libraw"
 
 
 def parse_duration(text: str) -> float:
@@ -285,14 +292,15 @@ class TrainConfig:
         help="decoded-image cache (default $XDG_CACHE_HOME/compressai-isp/pairs; "
         "'none' decodes every time)",
     )  # fmt: skip
-    input_space: str = option(
-        "--input-space", default="paper", group=DATA, choices=INPUT_SPACES,
+    input_space: str | None = option(
+        "--input-space", default=None, group=DATA, choices=INPUT_SPACES,
         help="what the packed RAW is normalised for (recorded in the model): 'paper' (RAWtoBit "
         "§4.1, black/white levels) or 'camera-normalised' (also the file's as-shot white "
-        "balance and camera->sRGB matrix) (default: %(default)s)",
+        "balance and camera->sRGB matrix); default: the space of the weights the run continues "
+        f"(--pretrained, --init, a resumed checkpoint), else {DEFAULT_INPUT_SPACE}",
     )  # fmt: skip
     synthetic_isp: str = option(
-        "--synthetic-isp", default="unprocessing", group=DATA, choices=SYNTHETIC_ISPS,
+        "--synthetic-isp", default=DEFAULT_SYNTHETIC_ISP, group=DATA, choices=SYNTHETIC_ISPS,
         help="the ISP synthetic: folders imitate: 'unprocessing' (the paper's recipe, the "
         "source image is the target) or 'libraw' (the ISP of the raw: targets, one ISP for "
         "every target) (default: %(default)s)",

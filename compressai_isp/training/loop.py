@@ -67,6 +67,7 @@ from compressai_isp.training.sampling import ResumableSampler, SeededDataset
 from compressai_isp.training.student import (
     build_student,
     rate_lambda,
+    resolve_input_space,
     student_kwargs,
     student_quality,
 )
@@ -107,7 +108,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, data: TrainingData) -> None:
         check_config(cfg)
-        self.cfg = cfg
+        self.cfg = cfg = resolve_input_space(cfg)
         self.task: Task = TASKS[cfg.arch]
         self.dist, self.device = ddp.setup(cfg.cuda)
         self.dtype = _resolve_dtype(cfg.precision, self.device)

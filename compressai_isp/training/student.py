@@ -6,6 +6,7 @@ student must pass before any data is read (its constructor arguments and patch s
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -15,7 +16,9 @@ from compressai_isp import zoo
 from compressai_isp.precision import set_transform_precision
 from compressai_isp.registry import MODELS
 from compressai_isp.training.arch_setup import SetupContext, apply_arch_setup
-from compressai_isp.training.config import TrainConfig
+from compressai_isp.training.checkpoint import load_checkpoint
+from compressai_isp.training.checkpointing import find_resume_state
+from compressai_isp.training.config import DEFAULT_INPUT_SPACE, TrainConfig
 from compressai_isp.training.errors import TrainingError
 from compressai_isp.training.tasks import TASKS, Task, freeze_for_task
 from compressai_isp.training.weights import load_into, load_state_dict
@@ -27,6 +30,7 @@ __all__ = [
     "check_patch_size",
     "check_student",
     "rate_lambda",
+    "resolve_input_space",
     "student_kwargs",
     "student_quality",
 ]
@@ -73,6 +77,37 @@ def student_kwargs(cfg: TrainConfig) -> dict[str, Any]:
     if MODELS[cfg.arch].input_kind == "raw":
         kwargs["input_space"] = space
     return kwargs
+
+
+def resolve_input_space(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with its input space decided: as given, else the space of the weights the run
+    continues (a checkpoint it resumes, ``--init``, ``--pretrained``), else
+    :data:`~compressai_isp.training.config.DEFAULT_INPUT_SPACE`."""
+    if cfg.input_space is not None:
+        return cfg
+    space = cfg.model_kwargs.get("input_space") or _inherited_input_space(cfg)
+    return dataclasses.replace(cfg, input_space=space or DEFAULT_INPUT_SPACE)
+
+
+def _inherited_input_space(cfg: TrainConfig) -> str | None:
+    if MODELS[cfg.arch].input_kind != "raw":
+        return None
+    state, _ = find_resume_state(cfg)
+    if state is None and cfg.init is not None:
+        try:
+            state = load_checkpoint(cfg.init)
+        except ValueError as err:
+            raise TrainingError(f"--init: {err}") from None
+    if state is not None:
+        recorded = state.get("model_config") or state.get("config")
+        # Files written before input spaces existed, and bare state dicts, are paper-space.
+        return recorded.get("input_space", "paper") if isinstance(recorded, dict) else "paper"
+    if cfg.pretrained:
+        try:
+            return zoo.get_weights(cfg.arch, student_quality(cfg), cfg.metric).input_space
+        except (LookupError, ValueError) as err:
+            raise TrainingError(str(err)) from None
+    return None
 
 
 def check_input_space(cfg: TrainConfig) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from compressai_isp.errors import EXIT_USAGE, CompressAIISPError
 from compressai_isp.registry import MODELS
 
 __all__ = ["Weights", "WeightsNotFoundError", "zoo_dir", "list_weights", "get_weights"]
@@ -33,8 +34,11 @@ MANIFEST_NAME = "manifest.json"
 SHIPPED_FOLDER = "pretrained"
 
 
-class WeightsNotFoundError(LookupError):
-    """No trained weights exist for the requested (architecture, quality, metric)."""
+class WeightsNotFoundError(CompressAIISPError, LookupError):
+    """No trained weights exist for the requested (architecture, quality, metric): the command
+    line asked for them (exit status 2)."""
+
+    exit_status = EXIT_USAGE
 
 
 def zoo_dir() -> Path:
