@@ -41,7 +41,7 @@ from compressai_isp.codec.format import (
 from compressai_isp.codec.geometry import orient
 from compressai_isp.codec.limits import DecodeLimits, check_decode_cost
 from compressai_isp.context import ContextMismatchError
-from compressai_isp.data import read_raw
+from compressai_isp.data import UNRECORDED_INPUT_SPACE, read_raw
 from compressai_isp.data._atomic import atomic_open
 from compressai_isp.models import require_compression
 from compressai_isp.models.base import checked_input_space
@@ -89,7 +89,7 @@ class CodecModel:
     def input_space(self) -> str:
         """The input space the model codes (:mod:`compressai_isp.data.input_space`); a RAW model
         without the attribute (a plugin written before it) codes the paper's input."""
-        return getattr(self.model, "input_space", None) or "paper"
+        return getattr(self.model, "input_space", None) or UNRECORDED_INPUT_SPACE
 
     def describe(self) -> str:
         return (
@@ -107,7 +107,7 @@ def _ready(model: nn.Module, what: str) -> nn.Module:
             "compression model (rbn, unified-raw, cascaded)"
         )
     require_compression(model, what).eval()
-    checked_input_space(getattr(model, "input_space", None) or "paper")
+    checked_input_space(getattr(model, "input_space", None) or UNRECORDED_INPUT_SPACE)
     # Fills the CDF tables only when absent (update(force=False)), so tables shipped with the
     # weights are used as they are.
     model.update(force=False)

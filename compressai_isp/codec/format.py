@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from compressai_isp.codec.geometry import MAX_SIDE, ORIENTATIONS, Geometry, orientation_name
-from compressai_isp.data.input_space import INPUT_SPACES
+from compressai_isp.data.input_space import INPUT_SPACES, UNRECORDED_INPUT_SPACE
 from compressai_isp.errors import InputError
 
 __all__ = [
@@ -404,7 +404,7 @@ def _read_stream_table(r: _Reader) -> tuple[tuple[int, ...], tuple[tuple[int, ..
 def _read_input_space(r: _Reader, version: int) -> str:
     """The header's input space; a stream older than the field was coded from the paper's."""
     if version < INPUT_SPACE_VERSION:
-        return "paper"
+        return UNRECORDED_INPUT_SPACE
     space = r.name("input space")
     if space not in INPUT_SPACES:
         raise BitstreamError(

@@ -31,7 +31,13 @@ from .datasets import (
     split_files,
 )
 from .dng import libraw_render, make_synthetic_dng, write_dng
-from .input_space import INPUT_SPACES, CameraColour, camera_normalise, to_input_space
+from .input_space import (
+    INPUT_SPACES,
+    UNRECORDED_INPUT_SPACE,
+    CameraColour,
+    camera_normalise,
+    to_input_space,
+)
 from .metadata import camera_make_model
 from .raw import (
     RECIPE_VERSION,
@@ -92,6 +98,7 @@ __all__ = [
     "synthesize_mosaic",
     "synthesize_raw",
     "to_input_space",
+    "UNRECORDED_INPUT_SPACE",
     "unpack_bayer",
     "write_dng",
 ]

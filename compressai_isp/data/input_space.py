@@ -57,6 +57,7 @@ from .synthetic import SRGB_TO_XYZ, SyntheticRaw
 
 __all__ = [
     "INPUT_SPACES",
+    "UNRECORDED_INPUT_SPACE",
     "LINEAR_SRGB_TO_XYZ",
     "CameraColour",
     "camera_normalise",
@@ -65,6 +66,9 @@ __all__ = [
 
 #: The named input spaces (see the module docstring); ``"paper"`` is RAWtoBit's.
 INPUT_SPACES = ("paper", "camera-normalised")
+#: What a RAW model, weight file, checkpoint or stream that records no input space reads:
+#: everything made before input spaces existed was trained on the paper's.
+UNRECORDED_INPUT_SPACE = "paper"
 
 #: Linear sRGB (D65) -> CIE XYZ (IEC 61966-2-1, seven digits): the primaries LibRaw converts
 #: camera colour to (its DNG matrices match this to 2e-8).

@@ -14,6 +14,7 @@ from typing import Any
 from torch import nn
 
 from compressai_isp import zoo
+from compressai_isp.data import UNRECORDED_INPUT_SPACE
 from compressai_isp.data._atomic import remove_stale_temps
 from compressai_isp.training.checkpoint import (
     BEST_NAME,
@@ -73,7 +74,7 @@ def check_model_config(state: dict[str, Any], model: nn.Module, path: str) -> No
     Checkpoints older than the input spaces record none: their RAW models read ``"paper"``."""
     saved, now = state.get("model_config"), getattr(model, "config", None)
     if isinstance(saved, dict) and isinstance(now, dict) and "input_space" in now:
-        saved = {"input_space": "paper", **saved}
+        saved = {"input_space": UNRECORDED_INPUT_SPACE, **saved}
     if saved is not None and now is not None and saved != now:
         raise TrainingError(
             f"checkpoint {path} was trained with {saved}, this run builds {now} (pass the same "

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from compressai_isp import zoo
+from compressai_isp.data import UNRECORDED_INPUT_SPACE
 from compressai_isp.precision import set_transform_precision
 from compressai_isp.registry import MODELS
 from compressai_isp.training.arch_setup import SetupContext, apply_arch_setup
@@ -100,8 +101,10 @@ def _inherited_input_space(cfg: TrainConfig) -> str | None:
             raise TrainingError(f"--init: {err}") from None
     if state is not None:
         recorded = state.get("model_config") or state.get("config")
-        # Files written before input spaces existed, and bare state dicts, are paper-space.
-        return recorded.get("input_space", "paper") if isinstance(recorded, dict) else "paper"
+        # Files written before input spaces existed, and bare state dicts, record none.
+        if isinstance(recorded, dict):
+            return recorded.get("input_space", UNRECORDED_INPUT_SPACE)
+        return UNRECORDED_INPUT_SPACE
     if cfg.pretrained:
         try:
             return zoo.get_weights(cfg.arch, student_quality(cfg), cfg.metric).input_space

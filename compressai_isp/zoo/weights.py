@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from compressai_isp.data.input_space import UNRECORDED_INPUT_SPACE
 from compressai_isp.errors import EXIT_USAGE, CompressAIISPError
 from compressai_isp.registry import MODELS
 
@@ -74,7 +75,8 @@ class Weights:
         input); ``None`` for a model of sRGB."""
         if "input_space" in self.config:
             return self.config["input_space"]
-        return "paper" if getattr(MODELS.get(self.arch), "input_kind", None) == "raw" else None
+        raw_input = getattr(MODELS.get(self.arch), "input_kind", None) == "raw"
+        return UNRECORDED_INPUT_SPACE if raw_input else None
 
     @property
     def full_config(self) -> dict[str, Any]:
