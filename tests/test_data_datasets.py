@@ -456,17 +456,20 @@ def test_synthetic_folder_items_are_deterministic_per_seed(tmp_path):
     assert torch.allclose(srgb, torch.from_numpy(expected).float())
 
 
-def test_one_isp_synthetic_folder_targets_libraws_render_of_the_clean_mosaic(tmp_path):
+def test_one_isp_synthetic_folder_targets_libraws_render_of_the_mosaic_it_gives(tmp_path):
     root = _png_folder(tmp_path / "png", 1, size=(36, 40))
     folder = SyntheticRawFolder(root, full_image=True, seed=1, isp="libraw")
     mixed = SyntheticRawFolder(root, full_image=True, seed=1)
     raw, srgb = folder[0]
     source = torch.from_numpy(imagecodecs.imread(root / "im0.png").transpose(2, 0, 1) / 255.0)
     seed = zlib.crc32(b"1|im0.png")
-    clean = synthesize_mosaic(source.float(), "RGGB", seed, noise=False, isp="libraw")
-    assert torch.equal(srgb, libraw_render(clean))
     noisy = synthesize_mosaic(source.float(), "RGGB", seed, isp="libraw")
     assert torch.allclose(raw, noisy.packed, atol=0.5 / 65535)  # the input keeps the noise
+    # As for a real RAW file: the target is LibRaw's render of the mosaic the network sees,
+    # noise included (LibRaw does not denoise), not of a clean copy of it.
+    assert torch.equal(srgb, libraw_render(noisy))
+    clean = synthesize_mosaic(source.float(), "RGGB", seed, noise=False, isp="libraw")
+    assert not torch.equal(srgb, libraw_render(clean))
     assert torch.allclose(mixed[0][1], source.float())  # unprocessing: the source is the target
     assert folder.recipe != mixed.recipe  # distinct cache entries
 

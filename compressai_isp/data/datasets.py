@@ -469,10 +469,13 @@ class SyntheticRawFolder(PairDataset):
       image is the target. Mixed with real RAW, whose targets are LibRaw renders, the network
       is asked to imitate two ISPs at once.
     * ``"libraw"`` (one ISP): the source is unprocessed through the inverse of LibRaw's recipe
-      and the target is LibRaw's own render of the clean mosaic written as a DNG
-      (:func:`~.dng.libraw_render`), exactly as a real RAW file's target is made; the input
-      carries the noise. That render differs from the source only by LibRaw's demosaicing and
-      clipping (measured on the Kodak suite in the README).
+      and the target is LibRaw's own render of that very mosaic, noise included, written as a
+      DNG (:func:`~.dng.libraw_render`): exactly how a real RAW file's target is made. LibRaw
+      does not denoise, so a real target carries its sensor's noise through AHD; a target
+      rendered from a clean copy of the mosaic would ask the network to denoise synthetic
+      images and not real ones (a second ISP). Noise-free (``noise=False``), the render
+      differs from the source only by LibRaw's demosaicing and clipping (measured on the
+      Kodak suite in the README).
     """
 
     def __init__(
@@ -498,8 +501,8 @@ class SyntheticRawFolder(PairDataset):
         self.noise = noise
         self.isp = isp
         self.recipe = f"synthetic-v2|{self.cfa}|{seed}|{noise}"  # v2: entries carry colour
-        if isp != "unprocessing":
-            self.recipe += f"|{isp}|{RECIPE_VERSION}"
+        if isp != "unprocessing":  # render-of-input: the target renders the noisy mosaic
+            self.recipe += f"|{isp}|{RECIPE_VERSION}|render-of-input"
         files = find_files(srgb_root, IMAGE_EXTENSIONS)
         if not files:
             raise ValueError(f"{srgb_root}: no sRGB images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
@@ -526,8 +529,7 @@ class SyntheticRawFolder(PairDataset):
         source = torch.from_numpy(target.astype(np.float32) / scale)
         syn = synthesize_mosaic(source, self.cfa, image_seed, noise=self.noise, isp=self.isp)
         if self.isp == "libraw":  # on the source's bit depth, as RawFolder renders real RAW
-            clean = synthesize_mosaic(source, self.cfa, image_seed, noise=False, isp=self.isp)
-            render = libraw_render(clean, 8 if scale == 255.0 else 16).numpy() * scale
+            render = libraw_render(syn, 8 if scale == 255.0 else 16).numpy() * scale
             target = np.zeros_like(target)
             target[:, top : top + h, left : left + w] = np.round(render)
         packed = torch.round(pack_bayer(syn.mosaic, self.cfa) * 65535).to(torch.int32).numpy()
