@@ -529,3 +529,18 @@ def test_a_whole_image_comes_with_its_colour_from_one_decode(tmp_path):
     raw, srgb, colour = paper.image(0)
     assert torch.equal(raw, paper[0][0]) and torch.equal(srgb, paper[0][1])
     assert torch.equal(to_input_space(raw, colour, "camera-normalised"), normalised[0][0])
+
+
+def test_a_raw_folder_of_its_written_dngs_gives_the_one_isp_synthetic_folders_pairs(tmp_path):
+    root = _png_folder(tmp_path / "png", 2, size=(36, 40))
+    common = {"full_image": True, "seed": 1, "input_space": "camera-normalised"}
+    folder = SyntheticRawFolder(root, isp="libraw", **common)
+    for i in range(2):
+        folder.write_dng(i, tmp_path / "dng" / f"im{i}.dng")
+    dngs = RawFolder(
+        tmp_path / "dng", split="all", full_image=True, input_space="camera-normalised"
+    )
+    for i in range(2):
+        (raw, srgb), (dng_raw, dng_srgb) = folder[i], dngs[i]
+        assert torch.equal(srgb, dng_srgb)  # LibRaw's render of the same file
+        assert torch.allclose(raw, dng_raw, atol=1e-5)  # the same mosaic, colour from the DNG

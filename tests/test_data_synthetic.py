@@ -10,7 +10,7 @@ import torch
 from compressai_isp.data import BAYER_PATTERNS, SyntheticRaw, cfa_crop, pack_bayer, synthesize_raw
 from compressai_isp.data.classical_isp import inverse_libraw_gamma, libraw_gamma
 from compressai_isp.data.dng import libraw_render
-from compressai_isp.data.synthetic import random_scene, synthesize_mosaic
+from compressai_isp.data.synthetic import optical_low_pass, random_scene, synthesize_mosaic
 
 
 def test_same_seed_same_raw_other_seed_other_raw():
@@ -118,3 +118,23 @@ def test_libraw_renders_a_libraw_inverted_scene_back_to_its_source():
         rows = slice(32 * k + 8, 32 * k + 24)
         diff = (render[:, rows][inner] - srgb[:, rows][inner]).abs().max()
         assert float(diff) <= 1.5 / 255
+
+
+def test_the_optical_low_pass_filter_removes_the_nyquist_frequency_and_keeps_flat_areas():
+    checker = (torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2
+    linear = (0.2 + 0.6 * checker.float()).expand(3, 8, 8)
+    filtered = optical_low_pass(linear)
+    assert torch.allclose(filtered[:, 1:-1, 1:-1], torch.full((3, 6, 6), 0.5))
+    flat = torch.full((3, 8, 8), 0.3)
+    assert torch.allclose(optical_low_pass(flat), flat)
+
+
+def test_one_isp_mosaics_pass_the_low_pass_filter_and_the_papers_do_not():
+    srgb = random_scene(16, 16, seed=3)
+    libraw = synthesize_mosaic(srgb, seed=5, noise=False, isp="libraw")
+    sharp = synthesize_mosaic(srgb, seed=5, noise=False, isp="libraw", low_pass=False)
+    assert not torch.allclose(libraw.mosaic, sharp.mosaic)
+    paper = synthesize_mosaic(srgb, seed=5, noise=False)
+    assert torch.equal(
+        paper.mosaic, synthesize_mosaic(srgb, seed=5, noise=False, low_pass=False).mosaic
+    )

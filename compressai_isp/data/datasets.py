@@ -38,7 +38,7 @@ from torch.utils.data import Dataset
 
 from .bayer import cfa_crop, dihedral, normalize_cfa, pack_bayer, red_phase, unpack_bayer
 from .cache import Entry, PairCache
-from .dng import libraw_render
+from .dng import libraw_render, write_synthetic_dng
 from .input_space import INPUT_SPACES, CameraColour, camera_normalise, to_input_space
 from .metadata import camera_make_model
 from .raw import (
@@ -50,7 +50,7 @@ from .raw import (
     srgb_to_float,
     srgb_to_tensor,
 )
-from .synthetic import SYNTHETIC_ISPS, synthesize_mosaic
+from .synthetic import SYNTHETIC_ISPS, SyntheticRaw, synthesize_mosaic
 
 __all__ = [
     "RAW_EXTENSIONS",
@@ -501,8 +501,8 @@ class SyntheticRawFolder(PairDataset):
         self.noise = noise
         self.isp = isp
         self.recipe = f"synthetic-v2|{self.cfa}|{seed}|{noise}"  # v2: entries carry colour
-        if isp != "unprocessing":  # render-of-input: the target renders the noisy mosaic
-            self.recipe += f"|{isp}|{RECIPE_VERSION}|render-of-input"
+        if isp != "unprocessing":  # the target renders the (noisy) input; low-pass filtered
+            self.recipe += f"|{isp}|{RECIPE_VERSION}|render-of-input|olpf-121"
         files = find_files(srgb_root, IMAGE_EXTENSIONS)
         if not files:
             raise ValueError(f"{srgb_root}: no sRGB images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
@@ -517,17 +517,32 @@ class SyntheticRawFolder(PairDataset):
             input_space=input_space,
         )
 
-    def _build(self, item: Path) -> Entry:
-        target = read_image(item)
-        height, width = target.shape[1:]
+    def _synthesize(self, item: Path) -> tuple[np.ndarray, tuple[int, int, int, int], SyntheticRaw]:
+        """The source image of ``item``, its Bayer crop and its synthetic RAW (fixed by ``seed``
+        and the path)."""
+        source = read_image(item)
+        height, width = source.shape[1:]
         try:
-            top, left, h, w = cfa_crop(self.cfa, height, width)
+            crop = cfa_crop(self.cfa, height, width)
         except ValueError:
             raise RawReadError(item, f"image {height}x{width} is too small") from None
-        scale = 255.0 if target.dtype == np.uint8 else 65535.0
+        scale = 255.0 if source.dtype == np.uint8 else 65535.0
         image_seed = zlib.crc32(f"{self.seed}|{item.relative_to(self.root)}".encode())
-        source = torch.from_numpy(target.astype(np.float32) / scale)
-        syn = synthesize_mosaic(source, self.cfa, image_seed, noise=self.noise, isp=self.isp)
+        image = torch.from_numpy(source.astype(np.float32) / scale)
+        syn = synthesize_mosaic(image, self.cfa, image_seed, noise=self.noise, isp=self.isp)
+        return source, crop, syn
+
+    def write_dng(self, index: int, path: str | os.PathLike[str]) -> Path:
+        """Item ``index``'s synthetic RAW as a DNG file (:func:`~.dng.write_synthetic_dng`),
+        returning its path. With ``isp="libraw"`` a :class:`RawFolder` of such files gives the
+        same pairs as this folder (LibRaw renders each file into its target), so a synthetic
+        test set can be coded and scored like real photos (eval, anchors, the codec)."""
+        return write_synthetic_dng(self._synthesize(self.items[index])[2], path)
+
+    def _build(self, item: Path) -> Entry:
+        target, (top, left, h, w), syn = self._synthesize(item)
+        height, width = target.shape[1:]
+        scale = 255.0 if target.dtype == np.uint8 else 65535.0
         if self.isp == "libraw":  # on the source's bit depth, as RawFolder renders real RAW
             render = libraw_render(syn, 8 if scale == 255.0 else 16).numpy() * scale
             target = np.zeros_like(target)

@@ -28,7 +28,13 @@ from .bayer import normalize_cfa, site_channels
 from .raw import render_srgb
 from .synthetic import SyntheticRaw, _as_tensor, random_scene, synthesize_mosaic
 
-__all__ = ["write_dng", "make_synthetic_dng", "libraw_render", "XYZ_TO_LINEAR_SRGB"]
+__all__ = [
+    "write_dng",
+    "write_synthetic_dng",
+    "make_synthetic_dng",
+    "libraw_render",
+    "XYZ_TO_LINEAR_SRGB",
+]
 
 # CIE XYZ (D65) -> linear sRGB (IEC 61966-2-1). As a DNG ColorMatrix1 it declares a "camera"
 # whose native primaries are the sRGB ones, so LibRaw's colour conversion is the identity.
@@ -272,21 +278,27 @@ def make_synthetic_dng(
     )
 
 
+def write_synthetic_dng(syn: SyntheticRaw, path: str | os.PathLike[str]) -> Path:
+    """Write ``syn``'s mosaic as a 16-bit DNG with its colour matrix and as-shot white balance,
+    returning its path: a RAW file that LibRaw and :func:`~compressai_isp.data.read_raw` take
+    as they take a camera's (so a synthetic test set is evaluated like real photos)."""
+    values = torch.round(syn.mosaic.clamp(0.0, 1.0) * 65535).to(torch.int32).numpy()
+    return write_dng(
+        path,
+        values.astype(np.uint16),
+        syn.cfa,
+        color_matrix=syn.xyz2cam.numpy(),
+        as_shot_neutral=[1.0 / v for v in syn.wb_gains],
+    )
+
+
 def libraw_render(syn: SyntheticRaw, bits: int = 8) -> torch.Tensor:
-    """LibRaw's render (:data:`~compressai_isp.data.RENDER_RECIPE`) of ``syn``'s mosaic, written
-    as a 16-bit DNG with its colour matrix and as-shot white balance: float32 ``[3, H, W]``
-    (the CFA crop) in ``[0, 1]``, on a ``bits`` grid.
+    """LibRaw's render (:data:`~compressai_isp.data.RENDER_RECIPE`) of ``syn``'s mosaic written
+    by :func:`write_synthetic_dng`: float32 ``[3, H, W]`` (the CFA crop) in ``[0, 1]``, on a
+    ``bits`` grid.
 
     This is the target that puts a synthetic RAW on the same ISP as a real camera's: the one
     that renders every real RAW file of a training set.
     """
-    values = torch.round(syn.mosaic.clamp(0.0, 1.0) * 65535).to(torch.int32).numpy()
     with tempfile.TemporaryDirectory(prefix="compressai-isp-") as folder:
-        path = write_dng(
-            Path(folder) / "synthetic.dng",
-            values.astype(np.uint16),
-            syn.cfa,
-            color_matrix=syn.xyz2cam.numpy(),
-            as_shot_neutral=[1.0 / v for v in syn.wb_gains],
-        )
-        return render_srgb(path, bits)
+        return render_srgb(write_synthetic_dng(syn, Path(folder) / "synthetic.dng"), bits)
