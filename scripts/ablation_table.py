@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 
 from compressai_isp.data import RawFolder, SyntheticRawFolder
+from compressai_isp.io import load_model, load_state_file
 from compressai_isp.metrics import compute_metrics
 from compressai_isp.utils.anchors import render_isp
-from compressai_isp.zoo import load_model_file
 
 CELLS = [
     ("paper", "unprocessing"),
@@ -70,10 +70,9 @@ def measure(out: Path, raw_root: Path, kodak_root: Path) -> list[dict[str, objec
         if not weights.exists():
             print(f"note: {weights} missing; cell skipped", file=sys.stderr)
             continue
-        loaded = load_model_file(weights)
-        model = loaded.model.eval()
+        model = load_model(weights).model
         row: dict[str, object] = {"input_space": space, "synthetic_isp": isp}
-        row["steps"] = torch.load(weights, weights_only=True, map_location="cpu")["step"]
+        row["steps"] = load_state_file(weights)["step"]
         row["cpu_minutes"] = _cpu_minutes(out / f"{space}-{isp}.time")
         for name, dataset in _test_sets(raw_root, kodak_root, model.input_space).items():
             row[name] = _score(model, dataset)

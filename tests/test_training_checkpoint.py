@@ -24,7 +24,7 @@ from test_train import TINY, TINY_RBN_ARG, _png_folder, make_trainer, read_log
 from compressai_isp import zoo
 from compressai_isp.cli import main as cli_main
 from compressai_isp.data import make_synthetic_dng
-from compressai_isp.data._atomic import atomic_open, remove_stale_temps
+from compressai_isp.io.atomic import atomic_open, remove_stale_temps
 from compressai_isp.training.checkpoint import (
     CHECKPOINT_NAME,
     load_checkpoint,

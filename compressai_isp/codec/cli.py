@@ -46,7 +46,6 @@ from compressai_isp.codec.engine import (
 from compressai_isp.codec.format import read_bitstream
 from compressai_isp.codec.limits import DEFAULT_MAX_PIXELS, DecodeLimits
 from compressai_isp.data import read_raw
-from compressai_isp.data._atomic import atomic_open
 from compressai_isp.data.input_space import INPUT_SPACES
 from compressai_isp.errors import (
     DEBUG_ENV,
@@ -57,6 +56,7 @@ from compressai_isp.errors import (
     run_command,
     usage_errors,
 )
+from compressai_isp.io.atomic import atomic_open
 from compressai_isp.metrics import bpp_from_strings
 from compressai_isp.precision import add_precision_arguments
 
@@ -204,6 +204,7 @@ def _encode(args: argparse.Namespace, prog: str) -> int:
     with usage_errors():
         outs = _outputs(args.inputs, args.output, ".rbit", ".rbit")
         cm = _encoder(args)
+        cm.stream_identity()  # weights that cannot name their quality fail before any photo
     destination = dict(zip(args.inputs, outs, strict=True))
 
     def job(path: Path) -> str:

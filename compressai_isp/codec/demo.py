@@ -36,8 +36,8 @@ from compressai_isp.codec.engine import (
 )
 from compressai_isp.codec.format import read_bitstream
 from compressai_isp.data import demo_raw_path, read_raw, render_srgb
-from compressai_isp.data._atomic import atomic_open
 from compressai_isp.errors import UsageError, one_line, run_command
+from compressai_isp.io.atomic import atomic_open
 from compressai_isp.metrics import bpp_from_strings, compute_metrics
 
 __all__ = ["build_parser", "main", "run_demo", "DemoResult"]

@@ -30,19 +30,12 @@ from torch import Tensor, nn
 
 from compressai_isp import zoo
 from compressai_isp.codec import pipeline
-from compressai_isp.codec.format import (
-    Bitstream,
-    BitstreamError,
-    Geometry,
-    Header,
-    pack,
-    weights_fingerprint,
-)
+from compressai_isp.codec.format import Bitstream, BitstreamError, Geometry, Header, pack
 from compressai_isp.codec.geometry import orient
 from compressai_isp.codec.limits import DecodeLimits, check_decode_cost
 from compressai_isp.context import ContextMismatchError
 from compressai_isp.data import UNRECORDED_INPUT_SPACE, read_raw
-from compressai_isp.data._atomic import atomic_open
+from compressai_isp.io import LoadedModel, ModelIdentity, atomic_open, load_model
 from compressai_isp.models import require_compression
 from compressai_isp.models.base import checked_input_space
 from compressai_isp.precision import resolve_precision, set_transform_precision
@@ -75,27 +68,19 @@ _MAX_HYPER_LATENT = 2.0**24
 
 
 @dataclass(frozen=True)
-class CodecModel:
-    """A RAW -> sRGB compression model ready to code, with the identity written into streams."""
+class CodecModel(LoadedModel):
+    """A RAW -> sRGB compression model ready to code (eval mode, entropy tables filled, its
+    transforms' precision set), with the identity written into streams."""
 
-    model: nn.Module
-    arch: str
-    quality: int
-    metric: str
-    fingerprint: bytes
-    source: str
-
-    @property
-    def input_space(self) -> str:
-        """The input space the model codes (:mod:`compressai_isp.data.input_space`); a RAW model
-        without the attribute (a plugin written before it) codes the paper's input."""
-        return getattr(self.model, "input_space", None) or UNRECORDED_INPUT_SPACE
-
-    def describe(self) -> str:
-        return (
-            f"{self.fingerprint.hex()} ({self.arch} q{self.quality} {self.metric}, "
-            f"{self.input_space} input, {self.source})"
-        )
+    def stream_identity(self) -> ModelIdentity:
+        """What a stream header records of this model; one of unknown quality (a file that
+        does not record it) cannot write one until the quality is given."""
+        if self.quality is None:
+            raise ValueError(
+                f"checkpoint {self.source} does not record its quality; pass -q QUALITY "
+                "(a .rbit header names it)"
+            )
+        return self.identity.streamed()
 
 
 def _ready(model: nn.Module, what: str) -> nn.Module:
@@ -114,6 +99,17 @@ def _ready(model: nn.Module, what: str) -> nn.Module:
     return model
 
 
+def _codec(
+    loaded: LoadedModel, source: str, precision: str = "fp32", channels_last: bool = False
+) -> CodecModel:
+    """``loaded`` made ready to code, its transforms in ``precision`` (the fingerprint is the
+    weights' as loaded: precision never changes which stream a model decodes)."""
+    model = _ready(loaded.model, f"{loaded.arch} ({source})")
+    device = next(model.parameters()).device
+    set_transform_precision(model, resolve_precision(precision, device), channels_last)
+    return CodecModel(model, loaded.identity, source)
+
+
 def codec_model(
     model: nn.Module,
     arch: str,
@@ -129,21 +125,18 @@ def codec_model(
     ``precision`` / ``channels_last`` apply to the analysis and synthesis transforms only
     (:mod:`compressai_isp.precision`): streams stay decodable by a model of any precision.
     """
-    model = _ready(model, f"{arch} ({source})")
-    fingerprint = weights_fingerprint(model)
-    device = next(model.parameters()).device
-    set_transform_precision(model, resolve_precision(precision, device), channels_last)
-    return CodecModel(model, arch, quality, metric, fingerprint, source)
+    identity = ModelIdentity.of_model(model, arch, quality, metric)
+    return _codec(LoadedModel(model, identity, source), source, precision, channels_last)
 
 
 def zoo_model(arch: str, quality: int, metric: str = "mse", **precision: Any) -> CodecModel:
-    """The zoo's trained weights for ``arch`` / ``quality`` / ``metric``.
+    """The zoo's trained weights for ``arch`` / ``quality`` / ``metric``
+    (:func:`compressai_isp.zoo.load_pretrained`).
 
     Raises ``LookupError`` (``WeightsNotFoundError``) naming the missing weights, or
     ``ValueError`` for an unknown architecture or quality.
     """
-    model = zoo.create_model(arch, quality, pretrained=True, metric=metric)
-    return codec_model(model, arch, quality, metric, "zoo", **precision)
+    return _codec(zoo.load_pretrained(arch, quality, metric), "zoo", **precision)
 
 
 def checkpoint_model(
@@ -154,17 +147,16 @@ def checkpoint_model(
     input_space: str | None = None,
     **precision: Any,
 ) -> CodecModel:
-    """A model from a training checkpoint or an exported ``model_best.pth``.
+    """A model from a training checkpoint or an exported ``model_best.pth``
+    (:func:`compressai_isp.io.load_model`).
 
     The architecture, quality, metric and input space come from the file when it records them
     (the training CLI's files do), else from the arguments (a bare state dict records no input
     space: ``"paper"`` unless ``input_space`` says otherwise); the widths come from the weights
-    themselves.
+    themselves. A file that records no quality decodes, but encodes only with ``quality``.
     """
-    loaded = zoo.load_model_file(path, arch, quality, metric, input_space)
-    return codec_model(
-        loaded.model, loaded.arch, loaded.quality, loaded.metric, str(path), **precision
-    )
+    loaded = load_model(path, arch=arch, quality=quality, metric=metric, input_space=input_space)
+    return _codec(loaded, str(path), **precision)
 
 
 def model_for_stream(
@@ -254,12 +246,13 @@ def encode_packed(
     if not isinstance(packed, Tensor) or tuple(packed.shape) != expected:
         got = tuple(packed.shape) if isinstance(packed, Tensor) else type(packed).__name__
         raise ValueError(f"expected a packed RAW of shape {expected} for the geometry; got {got}")
+    identity = cm.stream_identity()
     coded = pipeline.compress(cm.model, packed.unsqueeze(0).to(torch.float32))
     return pack(
-        arch=cm.arch,
-        quality=cm.quality,
-        metric=cm.metric,
-        fingerprint=cm.fingerprint,
+        arch=identity.arch,
+        quality=identity.quality,
+        metric=identity.metric,
+        fingerprint=identity.fingerprint,
         geometry=geometry.with_frame(coded.frame),
         latent_shape=coded.latent_shape,
         strings=coded.strings,

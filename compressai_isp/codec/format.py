@@ -17,7 +17,6 @@ reported as a one-line :class:`BitstreamError` that names the file.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import struct
@@ -26,12 +25,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-from torch import nn
-
 from compressai_isp.codec.geometry import MAX_SIDE, ORIENTATIONS, Geometry, orientation_name
-from compressai_isp.data.input_space import INPUT_SPACES, UNRECORDED_INPUT_SPACE
+from compressai_isp.data.input_space import INPUT_SPACES
 from compressai_isp.errors import InputError
+from compressai_isp.io.identity import (
+    FINGERPRINT_BYTES,
+    UNRECORDED_INPUT_SPACE,
+    ModelIdentity,
+    weights_fingerprint,
+)
 
 __all__ = [
     "MAGIC",
@@ -57,7 +59,6 @@ MAGIC = b"\x89RBIT\r\n\x1a"
 FORMAT_VERSION = 2
 #: The first version whose header names its input space.
 INPUT_SPACE_VERSION = 2
-FINGERPRINT_BYTES = 16
 _MAX_NAME = 64
 _MAX_LATENT_DIMS = 4
 _MAX_GROUPS = 16
@@ -67,9 +68,6 @@ _NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 
 _FIXED = struct.Struct("<8sHIQ")  # magic, version, header length, total length
 _CRC = struct.Struct("<I")
-# Derived entropy-coder tables: model.update() recomputes them from the learned tensors, so
-# they describe no weight of their own and are left out of the fingerprint.
-_DERIVED_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
 
 
 class BitstreamError(InputError, ValueError):
@@ -77,38 +75,10 @@ class BitstreamError(InputError, ValueError):
     (exit status 1: the input failed)."""
 
 
-def weights_fingerprint(model: nn.Module | dict[str, torch.Tensor]) -> bytes:
-    """First 16 bytes of a SHA-256 over a model's weights, identical wherever they are loaded.
-
-    Every ``state_dict`` tensor is hashed in sorted-key order as ``name NUL dtype NUL shape NUL
-    bytes`` (CPU, contiguous, native little-endian), except the tables that ``model.update()``
-    derives (``_quantized_cdf``, ``_offset``, ``_cdf_length``, ``scale_table``); a weight with a
-    sibling ``mask`` buffer is hashed as ``weight * mask``. The encoder writes it into the header
-    and the decoder compares it with the weights it loaded, so a stream is never decoded by
-    weights it was not made with (which would silently give garbage).
-    """
-    state = model.state_dict() if isinstance(model, nn.Module) else model
-    digest = hashlib.sha256()
-    for name in sorted(state):
-        if name.rsplit(".", 1)[-1] in _DERIVED_BUFFERS:
-            continue
-        t = state[name].detach().to("cpu")
-        # A masked convolution (the context model) zeroes its weight in place on its first
-        # forward; hash the effective weight so a fresh and a used model agree.
-        mask = state.get(name[: -len("weight")] + "mask") if name.endswith("weight") else None
-        if mask is not None and mask.shape == t.shape:
-            t = t * mask.to("cpu", t.dtype)
-        t = t.contiguous()
-        digest.update(name.encode("utf-8") + b"\0")
-        digest.update(str(t.dtype).encode("ascii") + b"\0")
-        digest.update(",".join(str(s) for s in t.shape).encode("ascii") + b"\0")
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.digest()[:FINGERPRINT_BYTES]
-
-
 @dataclass(frozen=True)
 class Header:
-    """Everything in a ``.rbit`` file except the entropy-coded payload."""
+    """Everything in a ``.rbit`` file except the entropy-coded payload; :attr:`identity` is the
+    model that made it, as the record a zoo card and a checkpoint give too."""
 
     arch: str
     quality: int
@@ -126,9 +96,16 @@ class Header:
     def payload_bytes(self) -> int:
         return sum(sum(group) for group in self.stream_lengths)
 
+    @property
+    def identity(self) -> ModelIdentity:
+        """The model that made the stream: architecture, quality, metric, input space (the
+        config a header records) and weights fingerprint."""
+        config = {"input_space": self.input_space}
+        return ModelIdentity(self.arch, self.quality, self.metric, config, self.fingerprint)
+
     def model_name(self) -> str:
         """Short human description, e.g. ``rbn q6 mse``."""
-        return f"{self.arch} q{self.quality} {self.metric}"
+        return self.identity.name()
 
     def describe(self) -> dict[str, object]:
         """The header as plain values (what ``compressai-isp info`` prints)."""

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_open
+from compressai_isp.io.atomic import atomic_open
 
 try:  # POSIX only; elsewhere concurrent workers may decode the same image twice (still safe)
     import fcntl

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._atomic import atomic_open
+from compressai_isp.io.atomic import atomic_open
+
 from .bayer import normalize_cfa, site_channels
 from .raw import render_srgb
 from .synthetic import SyntheticRaw, _as_tensor, random_scene, synthesize_mosaic

@@ -52,6 +52,8 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from compressai_isp.io.identity import UNRECORDED_INPUT_SPACE
+
 from .classical_isp import bilinear_demosaic
 from .synthetic import SRGB_TO_XYZ, SyntheticRaw
 
@@ -66,9 +68,8 @@ __all__ = [
 
 #: The named input spaces (see the module docstring); ``"paper"`` is RAWtoBit's.
 INPUT_SPACES = ("paper", "camera-normalised")
-#: What a RAW model, weight file, checkpoint or stream that records no input space reads:
-#: everything made before input spaces existed was trained on the paper's.
-UNRECORDED_INPUT_SPACE = "paper"
+# UNRECORDED_INPUT_SPACE ("paper") is what a RAW model, weight file, checkpoint or stream that
+# records no input space reads; it is a fact about files, so it lives with their record.
 
 #: Linear sRGB (D65) -> CIE XYZ (IEC 61966-2-1, seven digits): the primaries LibRaw converts
 #: camera colour to (its DNG matrices match this to 2e-8).

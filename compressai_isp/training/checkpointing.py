@@ -1,7 +1,8 @@
 """What a run keeps on disk besides its logs: the checkpoint to resume, the best one, the export.
 
-:mod:`.checkpoint` is the file format (atomic writes, safe reads, RNG capture); this module
-decides which file a run resumes, checks that it fits, and writes ``model_best.pth``.
+:mod:`.checkpoint` is the file format (atomic writes, RNG capture; files are read by the safe
+reader of :mod:`compressai_isp.io`); this module decides which file a run resumes, checks that
+it fits, and writes ``model_best.pth``.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from typing import Any
 from torch import nn
 
 from compressai_isp import zoo
-from compressai_isp.data import UNRECORDED_INPUT_SPACE
-from compressai_isp.data._atomic import remove_stale_temps
+from compressai_isp.io import UNRECORDED_INPUT_SPACE, ModelIdentity, remove_stale_temps
 from compressai_isp.training.checkpoint import (
     BEST_NAME,
     CHECKPOINT_NAME,
@@ -106,7 +106,9 @@ def export_model(
     """``model_best.pth``: the best (else latest) weights with the entropy coder's tables.
 
     ``widths`` are the trained model's own constructor arguments (``--pretrained`` weights may
-    differ from the zoo's defaults); the run's whole config is recorded as ``train_config``.
+    differ from the zoo's defaults), built at ``quality``; the identity recorded is the run's
+    (:meth:`~compressai_isp.io.ModelIdentity.record`: its ``--quality``, ``None`` without one)
+    and the run's whole config is recorded as ``train_config``.
     """
     best = cfg.save_dir / BEST_NAME
     st = load_checkpoint(best if best.is_file() else cfg.save_dir / CHECKPOINT_NAME)
@@ -114,12 +116,10 @@ def export_model(
     model.load_state_dict(st["state_dict"])
     if hasattr(model, "update"):
         model.update(force=True)
+    identity = ModelIdentity(cfg.arch, cfg.quality, cfg.metric, getattr(model, "config", {}))
     out = {
-        "arch": cfg.arch,
-        "quality": quality,
-        "metric": cfg.metric,
+        **identity.record(),
         "lmbda": lmbda,
-        "config": getattr(model, "config", None),
         "step": st["step"],
         "best_loss": st.get("best_loss"),
         "training_precision": st.get("precision"),

@@ -214,7 +214,9 @@ class Trainer:
         return {
             "version": 1,
             "arch": self.cfg.arch,
-            "quality": self.quality,
+            # The quality asked for (None without --quality: the zoo's first widths were built,
+            # and a stream header must not name a quality the run never had).
+            "quality": self.cfg.quality,
             "metric": self.cfg.metric,
             "lmbda": self.lmbda,
             "model_config": getattr(self.model, "config", None),

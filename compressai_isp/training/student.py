@@ -13,11 +13,10 @@ import torch
 from torch import nn
 
 from compressai_isp import zoo
-from compressai_isp.data import UNRECORDED_INPUT_SPACE
+from compressai_isp.io import ModelIdentity, load_state_file
 from compressai_isp.precision import set_transform_precision
 from compressai_isp.registry import MODELS
 from compressai_isp.training.arch_setup import SetupContext, apply_arch_setup
-from compressai_isp.training.checkpoint import load_checkpoint
 from compressai_isp.training.checkpointing import find_resume_state
 from compressai_isp.training.config import DEFAULT_INPUT_SPACE, TrainConfig
 from compressai_isp.training.errors import TrainingError
@@ -96,15 +95,14 @@ def _inherited_input_space(cfg: TrainConfig) -> str | None:
     state, _ = find_resume_state(cfg)
     if state is None and cfg.init is not None:
         try:
-            state = load_checkpoint(cfg.init)
+            state = load_state_file(cfg.init)
         except ValueError as err:
             raise TrainingError(f"--init: {err}") from None
     if state is not None:
-        recorded = state.get("model_config") or state.get("config")
-        # Files written before input spaces existed, and bare state dicts, record none.
-        if isinstance(recorded, dict):
-            return recorded.get("input_space", UNRECORDED_INPUT_SPACE)
-        return UNRECORDED_INPUT_SPACE
+        # The weights go into this run's architecture with the config the file records; files
+        # written before input spaces existed, and bare state dicts, record none.
+        config = ModelIdentity.from_record(state).config
+        return ModelIdentity(cfg.arch, cfg.quality, cfg.metric, config).input_space
     if cfg.pretrained:
         try:
             return zoo.get_weights(cfg.arch, student_quality(cfg), cfg.metric).input_space

@@ -22,6 +22,7 @@ from compressai_isp.distill import (
     match_layers,
 )
 from compressai_isp.distill.layers import Forward
+from compressai_isp.io import load_model
 from compressai_isp.precision import set_transform_precision
 from compressai_isp.registry import MODELS
 from compressai_isp.training.config import TeacherConfig, TrainConfig
@@ -55,12 +56,12 @@ def load_teacher(cfg: TeacherConfig, role: str, quality: int, input_space: str |
     space = input_space if MODELS[cfg.arch].input_kind == "raw" else None
     if cfg.checkpoint is not None:
         try:
-            teacher = zoo.load_model_file(cfg.checkpoint, cfg.arch, input_space=space).model
+            teacher = load_model(cfg.checkpoint, arch=cfg.arch, input_space=space).model
         except ValueError as err:
             raise TrainingError(f"--teacher-{role}-checkpoint: {err}") from None
         return teacher.eval().requires_grad_(False)
     try:
-        teacher = zoo.create_model(cfg.arch, quality, pretrained=True)
+        teacher = zoo.load_pretrained(cfg.arch, quality).model
     except (LookupError, ValueError) as err:
         raise TrainingError(
             f"--teacher-{role} {cfg.arch}: no usable zoo weights for quality {quality} "

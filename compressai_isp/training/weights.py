@@ -6,7 +6,7 @@ import os
 
 from torch import Tensor, nn
 
-from compressai_isp.training.checkpoint import load_checkpoint
+from compressai_isp.io import load_state_file
 from compressai_isp.training.errors import TrainingError
 
 __all__ = ["load_into", "load_state_dict"]
@@ -18,7 +18,7 @@ def load_state_dict(path: str | os.PathLike[str], what: str = "--init") -> dict[
     Read safely (never runs code from the file); errors are one-line, prefixed by ``what``.
     """
     try:
-        state = load_checkpoint(path)
+        state = load_state_file(path)
     except ValueError as err:
         raise TrainingError(f"{what}: {err}") from None
     sd = state.get("state_dict", state)

@@ -65,9 +65,9 @@ from compressai_isp import zoo
 from compressai_isp.codec.pipeline import render_isp
 from compressai_isp.data import classical_isp
 from compressai_isp.errors import report_error, run_command, usage_errors
+from compressai_isp.io import load_model, load_state_file
 from compressai_isp.metrics import compute_metrics, quantize_8bit
 from compressai_isp.models import Cascaded
-from compressai_isp.training.checkpoint import load_state_file
 from compressai_isp.utils.errors import UsageError
 from compressai_isp.utils.eval_model import (
     EvalError,
@@ -198,7 +198,8 @@ def read_state_dict(path: str | Path, what: str) -> tuple[dict[str, Tensor], str
 
     Accepts a bare state dict (e.g. ``torch.save(model.state_dict())``), CompressAI's example
     trainer's ``{"state_dict": ...}`` and this library's training checkpoints, all read by
-    :func:`compressai_isp.training.checkpoint.load_state_file` (weights-only: runs no code).
+    :func:`compressai_isp.io.load_state_file` (weights-only: runs no code). A state dict, not
+    a model: the cascade is assembled from it and the ISP-Net (:func:`load_cascade`).
     """
     path = Path(path)
     try:
@@ -215,9 +216,9 @@ def read_state_dict(path: str | Path, what: str) -> tuple[dict[str, Tensor], str
 def load_isp(checkpoint: str | None = None, pretrained: bool = False) -> nn.Module:
     """The ISP-Net of the ``isp`` / ``cascade`` anchors: a LiteISPNet checkpoint or zoo weights."""
     if checkpoint:
-        # The codec's own loader: the input space the file records comes back with the weights.
+        # The one loader: the input space the file records comes back with the weights.
         try:
-            return zoo.load_model_file(checkpoint, "liteispnet").model.eval()
+            return load_model(checkpoint, arch="liteispnet").model
         except ValueError as err:
             raise EvalError(f"ISP checkpoint: {err}") from None
     if pretrained:

@@ -33,11 +33,12 @@ import numpy as np
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from compressai_isp import io as model_io
 from compressai_isp import zoo
 from compressai_isp.codec.engine import DEFAULT_ARCH, DEFAULT_QUALITY
 from compressai_isp.codec.pipeline import render_isp
-from compressai_isp.data._atomic import atomic_open
 from compressai_isp.errors import run_command
+from compressai_isp.io.atomic import atomic_open
 from compressai_isp.metrics import compute_metrics, delta_e00_map, quantize_8bit
 from compressai_isp.utils.errors import EvalError, UsageError
 from compressai_isp.utils.eval_model import (
@@ -90,7 +91,7 @@ def _checkpoint_of(spec: str) -> tuple[str | None, Path] | None:
 def load_model(spec: str, metric: str = "mse") -> tuple[nn.Module, str]:
     """``(model, label)`` for ``ARCH:QUALITY`` (zoo weights) or a checkpoint ``[ARCH:]PATH``.
 
-    Built by the loaders ``eval`` uses (``zoo.create_model`` / ``zoo.load_model_file``) with the
+    Built by the loaders ``eval`` uses (``zoo.load_pretrained`` / ``io.load_model``) with the
     same CDF-table policy: zoo tables kept, a checkpoint's rebuilt (it may hold stale ones).
     ``ARCH:`` names the architecture of a file that does not record it (a zoo weight file).
     """
@@ -102,11 +103,11 @@ def load_model(spec: str, metric: str = "mse") -> tuple[nn.Module, str]:
         )
     try:
         if checkpoint is not None:
-            loaded = zoo.load_model_file(checkpoint[1], checkpoint[0])
+            loaded = model_io.load_model(checkpoint[1], arch=checkpoint[0])
             model, label = loaded.model, f"{loaded.arch} ({checkpoint[1].name})"
         else:
             arch, quality = match["arch"], int(match["quality"])
-            model = zoo.create_model(arch, quality, pretrained=True, metric=metric)
+            model = zoo.load_pretrained(arch, quality, metric).model
             label = f"{arch} q{quality}"
     except (LookupError, ValueError, OSError) as err:
         raise UsageError(f"model {spec!r}: {err}") from err

@@ -54,6 +54,7 @@ from compressai_isp.codec.engine import DEFAULT_ARCH, save_image
 from compressai_isp.data.datasets import PairedFolder, RawFolder
 from compressai_isp.data.input_space import CameraColour, to_input_space
 from compressai_isp.errors import report_error, run_command, usage_errors
+from compressai_isp.io import load_model
 from compressai_isp.metrics import (
     bpp_from_likelihoods,
     bpp_from_strings,
@@ -440,7 +441,7 @@ def load_pretrained(arch: str, metric: str, quality: int) -> nn.Module:
     Built by the zoo exactly as the codec's ``encode`` builds it, with the CDF tables shipped
     with the weights (``update(force=False)`` only fills missing ones).
     """
-    model = zoo.create_model(arch, quality, pretrained=True, metric=metric)
+    model = zoo.load_pretrained(arch, quality, metric).model
     require_compression(model, arch)
     model.update(force=False)
     return model.eval()
@@ -451,13 +452,13 @@ def load_checkpoint(
 ) -> tuple[nn.Module, str]:
     """``(model, architecture)`` from a training checkpoint or an exported ``model_best.pth``.
 
-    Loaded by :func:`compressai_isp.zoo.load_model_file` (the codec's loader too; architecture
+    Loaded by :func:`compressai_isp.io.load_model` (the codec's loader too; architecture
     from the file when it records it, widths from the weights). Any architecture evaluates:
     RAW or sRGB input, sRGB or RAW output. As in ``compressai.utils.eval_model``, the entropy
     models' CDF tables are then rebuilt (``update(force=True)``) because a mid-training
     checkpoint may hold stale ones; ``no_update`` keeps them.
     """
-    loaded = zoo.load_model_file(path, arch)
+    loaded = load_model(path, arch=arch)
     model = require_compression(loaded.model, loaded.arch)
     if not no_update:
         model.update(force=True)

@@ -28,8 +28,8 @@ import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from compressai_isp.data._atomic import atomic_open
 from compressai_isp.errors import run_command
+from compressai_isp.io.atomic import atomic_open
 from compressai_isp.utils.errors import UsageError
 from compressai_isp.utils.results import (
     RDCurve,

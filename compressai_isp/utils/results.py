@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compressai_isp.data._atomic import atomic_open
 from compressai_isp.errors import InputError
+from compressai_isp.io.atomic import atomic_open
 
 __all__ = [
     "METRIC_KEYS",

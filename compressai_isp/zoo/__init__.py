@@ -6,7 +6,9 @@ models for tests and small budgets) and, for RAW-input models, pick the ``input_
 (``"paper"`` by default, or ``"camera-normalised"``); ``pretrained=True`` loads a weight file
 described in the zoo manifest shipped inside the package (see :mod:`compressai_isp.zoo.weights`),
 never from the network, and keyword arguments may only repeat what its card records (a card
-without an input space records ``"paper"``).
+without an input space records ``"paper"``). :func:`load_pretrained` gives the same weights with
+their identity (a :class:`compressai_isp.io.LoadedModel`); both go through the one loader,
+:func:`compressai_isp.io.load_model`, as every other model the library reads does.
 
 Every table here is a read-only view of the architecture specs
 (:data:`compressai_isp.registry.ARCHITECTURES`, one :class:`~compressai_isp.registry.ArchSpec`
@@ -20,11 +22,11 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from torch import nn
 
+from compressai_isp.io import LoadedModel, load_model
 from compressai_isp.models import (
     RBN,
     Cascaded,
@@ -58,8 +60,8 @@ __all__ = [
     "lambdas",
     "builder",
     "create_model",
+    "load_pretrained",
     "load_model_file",
-    "ModelFile",
     "list_models",
     "Weights",
     "WeightsNotFoundError",
@@ -69,12 +71,29 @@ __all__ = [
 ]
 
 
-def _build(spec: ArchSpec, quality: int, metric: str, pretrained: bool, **kwargs: Any) -> nn.Module:
+def _spec(name: str) -> ArchSpec:
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(sorted(ARCHITECTURES))}")
+    return ARCHITECTURES[name]
+
+
+def _checked_config(spec: ArchSpec, quality: int, metric: str) -> dict[str, Any]:
+    """The quality's constructor widths, once the metric and the quality are known to exist."""
     if metric not in ("mse", "ms-ssim"):
         raise ValueError(f'invalid metric "{metric}" for {spec.name}: use "mse" or "ms-ssim"')
-    config = spec.config(quality)
-    if not pretrained:
-        return spec.cls(**{**config, **kwargs})
+    return spec.config(quality)
+
+
+def load_pretrained(name: str, quality: int, metric: str = "mse", **kwargs: Any) -> LoadedModel:
+    """The zoo's trained weights for ``(name, quality, metric)``, with their identity.
+
+    Loaded by :func:`compressai_isp.io.load_model` from the card
+    (:func:`~compressai_isp.zoo.weights.get_weights`; its sha256 is checked) in eval mode;
+    ``kwargs`` may only repeat what the card records. Raises ``WeightsNotFoundError`` listing
+    the weights that exist, or ``ValueError`` for an unknown name, metric or quality.
+    """
+    spec = _spec(name)
+    _checked_config(spec, quality, metric)
     weights = get_weights(spec.name, quality, metric)
     trained_with = weights.full_config
     clashing = {k: v for k, v in kwargs.items() if trained_with.get(k) != v}
@@ -83,9 +102,13 @@ def _build(spec: ArchSpec, quality: int, metric: str, pretrained: bool, **kwargs
             f"{spec.name} q{quality} pretrained weights were trained with {trained_with}; "
             f"cannot override {clashing}"
         )
-    model = spec.cls(**weights.config)
-    model.load_state_dict(weights.get_state_dict())
-    return model.eval()
+    return load_model(weights)
+
+
+def _build(spec: ArchSpec, quality: int, metric: str, pretrained: bool, **kwargs: Any) -> nn.Module:
+    if pretrained:
+        return load_pretrained(spec.name, quality, metric, **kwargs).model
+    return spec.cls(**{**_checked_config(spec, quality, metric), **kwargs})
 
 
 @functools.cache
@@ -129,30 +152,7 @@ def create_model(
     name: str, quality: int = 1, pretrained: bool = False, metric: str = "mse", **kwargs: Any
 ) -> nn.Module:
     """timm-style construction by name: ``create_model("rbn", quality=6, pretrained=True)``."""
-    if name not in image_models:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(sorted(image_models))}")
-    return image_models[name](quality, metric=metric, pretrained=pretrained, **kwargs)
-
-
-class ModelFile(NamedTuple):
-    """A model rebuilt from a weight file, with what the file records about it."""
-
-    model: nn.Module
-    arch: str
-    quality: int
-    metric: str
-
-
-def _recorded_input_space(state: dict[str, Any], path: Path, requested: str | None) -> str | None:
-    """The input space the file's config records (an export's ``config``, a training
-    checkpoint's ``model_config``), else ``requested``; a one-line error when they differ."""
-    recorded = state.get("config") or state.get("model_config")
-    space = recorded.get("input_space") if isinstance(recorded, dict) else None
-    if space is not None and requested is not None and space != requested:
-        raise ValueError(
-            f"checkpoint {path} holds input_space {space!r}, not the requested {requested!r}"
-        )
-    return space if space is not None else requested
+    return image_models[_spec(name).name](quality, metric=metric, pretrained=pretrained, **kwargs)
 
 
 def load_model_file(
@@ -161,47 +161,11 @@ def load_model_file(
     quality: int | None = None,
     metric: str | None = None,
     input_space: str | None = None,
-) -> ModelFile:
-    """Rebuild the model of a training checkpoint, an exported ``model_best.pth`` or a state dict.
-
-    The architecture, quality, metric and input space come from the file when it records them
-    (the training CLI's files do), else from the arguments, which must not contradict the file;
-    the widths come from the weights themselves (``from_state_dict``). A bare state dict records
-    no input space (tensors do not show it): a RAW model comes back in ``"paper"`` space unless
-    ``input_space`` says otherwise. Every failure is a one-line ``ValueError`` naming the file.
-    """
-    # Local: compressai_isp.training imports the zoo (a real cycle until reading a state file
-    # moves below both; issue 15 item 2).
-    from compressai_isp.training.checkpoint import load_state_file
-
-    path = Path(path)
-    state = load_state_file(path)
-    if not isinstance(state, dict):
-        raise ValueError(f"checkpoint {path} does not hold a dict")
-    state_dict = state.get("state_dict", state)
-    recorded = {"arch": arch, "quality": quality, "metric": metric}
-    for key, given in list(recorded.items()):
-        if key in state and given is not None and state[key] != given:
-            raise ValueError(
-                f"checkpoint {path} holds {key} {state[key]!r}, not the requested {given!r}"
-            )
-        recorded[key] = state.get(key, given)
-    arch = recorded["arch"]
-    if arch is None:
-        raise ValueError(f"checkpoint {path} does not record its architecture; pass -a ARCH")
-    if arch not in MODELS:
-        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(MODELS))}")
-    space = _recorded_input_space(state, path, input_space)
-    if space is not None and getattr(MODELS[arch], "input_kind", None) != "raw":
-        raise ValueError(f"checkpoint {path}: {arch} takes sRGB and has no input space")
-    try:
-        model = MODELS[arch].from_state_dict(
-            state_dict, **({} if space is None else {"input_space": space})
-        )
-    except (KeyError, RuntimeError, TypeError, AttributeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"checkpoint {path} does not hold {arch} weights ({first})") from None
-    return ModelFile(model, arch, int(recorded["quality"] or 0), str(recorded["metric"] or "mse"))
+) -> LoadedModel:
+    """:func:`compressai_isp.io.load_model` for a file, with its arguments by position (the
+    spelling of earlier releases); the model and its identity (``.model``, ``.identity``,
+    ``.arch``, ``.quality``, ``.metric``)."""
+    return load_model(path, arch=arch, quality=quality, metric=metric, input_space=input_space)
 
 
 def list_models(pretrained: bool = False) -> list[str]:

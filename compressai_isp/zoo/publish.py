@@ -3,14 +3,15 @@
     python -m compressai_isp.zoo.publish runs/rbn-q6/model_best.pth \\
         --meta-json card.json [--zoo compressai_isp/zoo/pretrained/]
 
-The input is the training CLI's inference export (``{"arch", "quality", "config",
-"state_dict"}``). The model is rebuilt from its config, its entropy-coder tables are refreshed
-(``update(force=True)``), and its state dict is written to ``<arch>-q<quality>-<sha8>.pth``; the
-manifest entry (replacing any previous one for the same arch/quality/metric) records the file's
-sha256, the rebuilt model's config (with, for a RAW-input model, its ``input_space``: an export
-made before models recorded it is ``"paper"``), the parameter count and every field of
-``--meta-json`` (λ, training command, steps, data, measured metrics). Both files are written
-atomically.
+The input is the training CLI's inference export (``{"arch", "quality", "metric", "config",
+"state_dict"}``, read safely); the card keeps its identity (its metric too: ``--metric`` and
+``--quality`` only fill what an export does not record). The model is rebuilt from its config,
+its entropy-coder tables are refreshed (``update(force=True)``), and its state dict is written
+to ``<arch>-q<quality>-<sha8>.pth``; the manifest entry (replacing any previous one for the same
+arch/quality/metric) records the file's sha256, the rebuilt model's config (with, for a RAW-input
+model, its ``input_space``: an export made before models recorded it is ``"paper"``), the
+parameter count and every field of ``--meta-json`` (λ, training command, steps, data, measured
+metrics). Both files are written atomically.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 import torch
 
-from compressai_isp.data._atomic import atomic_open
+from compressai_isp.io import DEFAULT_METRIC, ModelIdentity, atomic_open, load_state_file
 from compressai_isp.registry import MODELS
 from compressai_isp.zoo.weights import MANIFEST_NAME, zoo_dir
 
@@ -37,19 +38,44 @@ def _atomic_write(path: Path, data: bytes) -> None:
         f.write(data)
 
 
+def _identity(export: dict[str, Any], quality: int | None, metric: str | None) -> ModelIdentity:
+    """The export's identity: what it records, completed by ``quality`` / ``metric`` (which
+    must not contradict it); a card needs a quality, so an export without one needs the
+    argument."""
+    recorded = ModelIdentity.from_record(export)
+    for key, given in (("quality", quality), ("metric", metric)):
+        held = export.get(key)
+        if given is not None and held is not None and held != given:
+            raise ValueError(f"the export records {key} {held!r}, not the requested {given!r}")
+    if recorded.arch not in MODELS:
+        raise ValueError(f"unknown architecture {recorded.arch!r} in the export")
+    quality = recorded.quality if recorded.quality is not None else quality
+    if quality is None:
+        raise ValueError("the export records no quality (a run without --quality): pass --quality")
+    metric = export.get("metric") or metric or DEFAULT_METRIC
+    return ModelIdentity(recorded.arch, int(quality), metric, dict(export["config"]))
+
+
 def publish(
-    export: dict[str, Any], meta: dict[str, Any], zoo: Path, metric: str = "mse"
+    export: dict[str, Any],
+    meta: dict[str, Any],
+    zoo: Path,
+    metric: str | None = None,
+    quality: int | None = None,
 ) -> dict[str, Any]:
-    """Write the weights of ``export`` into ``zoo`` and return the new manifest entry."""
-    arch, quality, config = export["arch"], int(export["quality"]), dict(export["config"])
-    if arch not in MODELS:
-        raise ValueError(f"unknown architecture {arch!r} in the export")
-    model = MODELS[arch](**config)
+    """Write the weights of ``export`` into ``zoo`` and return the new manifest entry.
+
+    The card's identity is the export's own (its metric included); ``metric`` / ``quality``
+    fill what an export does not record.
+    """
+    identity = _identity(export, quality, metric)
+    arch, quality, metric = identity.arch, identity.quality, identity.metric
+    model = MODELS[arch](**identity.config)
     model.load_state_dict(export["state_dict"])
     if hasattr(model, "update"):
         model.update(force=True)
     # The model's own config names its input space even where the export's predates it.
-    config = dict(getattr(model, "config", None) or config)
+    config = dict(getattr(model, "config", None) or identity.config)
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     data = buf.getvalue()
@@ -59,12 +85,9 @@ def publish(
     _atomic_write(zoo / name, data)
 
     entry = {
-        "arch": arch,
-        "quality": quality,
-        "metric": metric,
+        **ModelIdentity(arch, quality, metric, config).record(),  # the card's identity
         "file": name,
         "sha256": sha256,
-        "config": config,
         "meta": {
             "parameters": sum(p.numel() for p in model.parameters()),
             # How it was trained (precision, memory format), from the export itself.
@@ -90,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compressai_isp.zoo.publish")
     parser.add_argument("export", type=Path, help="model_best.pth written by the training CLI")
     parser.add_argument("--meta-json", type=Path, required=True, help="model card fields")
-    parser.add_argument("--metric", default="mse", choices=["mse", "ms-ssim"])
+    parser.add_argument(
+        "--metric", choices=["mse", "ms-ssim"], help="for an export that records none (mse)"
+    )
+    parser.add_argument("--quality", type=int, help="for an export that records none")
     parser.add_argument(
         "--zoo",
         type=Path,
@@ -99,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        export = torch.load(args.export, map_location="cpu", weights_only=True)
+        export = load_state_file(args.export)
         meta = json.loads(args.meta_json.read_text())
-        entry = publish(export, meta, args.zoo or zoo_dir(), args.metric)
+        entry = publish(export, meta, args.zoo or zoo_dir(), args.metric, args.quality)
     except (OSError, ValueError, KeyError, RuntimeError) as err:
         print(f"publish: {err}", file=sys.stderr)
         return 1

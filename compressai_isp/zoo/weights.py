@@ -13,7 +13,6 @@ to use another folder with the same layout.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -21,12 +20,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
-from compressai_isp.data.input_space import UNRECORDED_INPUT_SPACE
 from compressai_isp.errors import EXIT_USAGE, CompressAIISPError
-from compressai_isp.registry import MODELS
+from compressai_isp.io import ModelIdentity, load_state_bytes
 
 __all__ = ["Weights", "WeightsNotFoundError", "zoo_dir", "list_weights", "get_weights"]
 
@@ -53,7 +50,9 @@ def zoo_dir() -> Path:
 
 @dataclass(frozen=True)
 class Weights:
-    """One trained weight file and its model card."""
+    """One trained weight file and its model card; :attr:`identity` is which model it holds
+    (the record a checkpoint and a ``.rbit`` header give too), and
+    :func:`compressai_isp.io.load_model` loads it."""
 
     arch: str
     quality: int
@@ -68,24 +67,27 @@ class Weights:
         return zoo_dir() / self.file
 
     @property
+    def identity(self) -> ModelIdentity:
+        """Architecture, quality, metric and config of the card (the fingerprint is known once
+        the file is loaded: :func:`compressai_isp.io.load_model`)."""
+        return ModelIdentity(self.arch, self.quality, self.metric, dict(self.config))
+
+    @property
     def input_space(self) -> str | None:
         """The input space the weights were trained on (:mod:`compressai_isp.data.input_space`):
         the card's ``config["input_space"]``; ``"paper"`` for a RAW-input model whose card
         predates the field (every weight file shipped before it was trained on the paper's
         input); ``None`` for a model of sRGB."""
-        if "input_space" in self.config:
-            return self.config["input_space"]
-        raw_input = getattr(MODELS.get(self.arch), "input_kind", None) == "raw"
-        return UNRECORDED_INPUT_SPACE if raw_input else None
+        return self.identity.input_space
 
     @property
     def full_config(self) -> dict[str, Any]:
         """:attr:`config` with the input space a card without it implies."""
-        space = self.input_space
-        return {**self.config, "input_space": space} if space is not None else dict(self.config)
+        return self.identity.full_config
 
     def get_state_dict(self, check_hash: bool = True) -> dict[str, Tensor]:
-        """Load the state dict (``weights_only=True``) after checking the file's sha256."""
+        """The state dict, read safely (:func:`compressai_isp.io.load_state_bytes`) after
+        checking the file's sha256."""
         path = self.path
         if not path.is_file():
             raise WeightsNotFoundError(f"weight file {path} listed in the zoo manifest is missing")
@@ -97,8 +99,8 @@ class Weights:
                     f"{path}: sha256 {digest[:16]}... does not match the manifest's "
                     f"{self.sha256[:16]}... (corrupt or replaced weight file)"
                 )
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        return state.get("state_dict", state) if isinstance(state, dict) else state
+        state = load_state_bytes(data, path)
+        return state.get("state_dict", state)
 
 
 def _read_manifest() -> list[Weights]:
@@ -129,6 +131,6 @@ def get_weights(arch: str, quality: int, metric: str = "mse") -> Weights:
         f"no pretrained weights for {arch} quality {quality} ({metric}); available: "
         f"{available or 'none'}. Train them with `compressai-isp train -m {arch} -q {quality} "
         f"...` and pass the run's model_best.pth with --checkpoint PATH (eval: `eval checkpoint "
-        f"-p PATH`; Python: zoo.load_model_file(PATH)), or add them to the zoo manifest "
+        f"-p PATH`; Python: compressai_isp.io.load_model(PATH)), or add them to the zoo manifest "
         f"{zoo_dir() / MANIFEST_NAME} (the folder is $COMPRESSAI_ISP_ZOO when set)"
     )
