@@ -104,6 +104,31 @@ def coding_times(rounds: int = 1) -> dict[str, float | bool]:
             "bytes": sum(len(s[0]) for s in strings)}  # fmt: skip
 
 
+COMP_NET_SRGB = (512, 768)  # a Kodak-sized photo, the issue's mbt2018 reference case
+
+
+def comp_net_decode_times(rounds: int = 3) -> dict[str, float]:
+    """Full-width comp-net (mbt2018, quality 6) on the fast path: its whole decode against its
+    two networks alone (``h_s`` of ``z_hat`` and ``g_s`` of ``y_hat``, same precision), so the
+    ratio is what the wavefront context coder adds on top of the networks."""
+    torch.manual_seed(0)
+    model = set_transform_precision(zoo.comp_net(6), FAST, True).eval()
+    model.update(force=True)
+    # A smooth photo-like image gives a real-sized stream (uniform noise would code at ~8 bpp).
+    gen = torch.Generator().manual_seed(0)
+    coarse = torch.rand(1, 3, COMP_NET_SRGB[0] // 32, COMP_NET_SRGB[1] // 32, generator=gen)
+    srgb = torch.nn.functional.interpolate(coarse, size=COMP_NET_SRGB, mode="bicubic").clamp(0, 1)
+    with torch.no_grad():
+        stream = model.compress(srgb)
+        z_hat = model.entropy_bottleneck.decompress(stream["strings"][1], stream["shape"])
+        y_hat = model.decompress(stream["strings"], stream["shape"])  # warm-up, and y's shape
+        y_hat = torch.zeros(1, model.M, *(s * 4 for s in stream["shape"]))
+        decode = best_of(lambda: model.decompress(stream["strings"], stream["shape"]), rounds)
+        networks = best_of(lambda: (model.h_s(z_hat), model.synthesise(y_hat)), rounds)
+    return {"decode": decode, "networks": networks,
+            "bytes": sum(len(s[0]) for s in stream["strings"])}  # fmt: skip
+
+
 def loader_batch_time(batches: int = 20) -> float:
     """Seconds per batch of 8 training pairs from cached synthetic DNGs, 2 workers."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -151,6 +176,12 @@ def main(cases: list[str]) -> None:
             b, f = r[f"{what}_s"]
             print(f"| full-width RBN 12-MP {what} ({r['bytes']} B stream) | {b:.2f} s | - | "
                   f"{f:.2f} s | {r[what]:.2f}x |", flush=True)  # fmt: skip
+    if "comp-net" in cases:
+        r = comp_net_decode_times()
+        print(f"| full-width comp-net q6 decode, {COMP_NET_SRGB[1]}x{COMP_NET_SRGB[0]} sRGB "
+              f"({r['bytes']} B), fast path: whole decode vs its h_s + g_s | - | - | "
+              f"{r['decode']:.3f} s vs {r['networks']:.3f} s | decode / networks "
+              f"{r['decode'] / r['networks']:.2f}x |", flush=True)  # fmt: skip
     if "loader" in cases:
         t = loader_batch_time()
         step = fast_step or train_step_time("reduced", FAST, True)
@@ -159,4 +190,4 @@ def main(cases: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["train", "coding", "loader"])
+    main(sys.argv[1:] or ["train", "coding", "comp-net", "loader"])
