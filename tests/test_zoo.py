@@ -124,9 +124,13 @@ def test_published_export_loads_through_the_zoo(
     export = {"arch": "rbn", "quality": 6, "config": TINY_RBN, "state_dict": trained.state_dict()}
     entry = publish(export, {"lambda": 0.0932, "steps": 10}, tmp_path)
     assert (tmp_path / entry["file"]).is_file()
-    # Publishing again replaces the entry instead of duplicating it.
-    publish(export, {"lambda": 0.0932, "steps": 20}, tmp_path)
+    # Publishing again replaces the entry instead of duplicating it, and its file.
+    retrained = zoo.rbn(6, **TINY_RBN)
+    export = {**export, "state_dict": retrained.state_dict()}
+    second = publish(export, {"lambda": 0.0932, "steps": 20}, tmp_path)
     assert [w.meta["steps"] for w in zoo.list_weights("rbn")] == [20]
+    assert second["file"] != entry["file"] and not (tmp_path / entry["file"]).exists()
+    assert sorted(p.name for p in tmp_path.glob("*.pth")) == [second["file"]]
     loaded = zoo.rbn(6, pretrained=True)
     assert zoo.get_weights("rbn", 6).meta["parameters"] == sum(
         p.numel() for p in loaded.parameters()

@@ -101,11 +101,14 @@ def publish(
     }
     manifest_path = zoo / MANIFEST_NAME
     entries = json.loads(manifest_path.read_text())["weights"] if manifest_path.exists() else []
-    entries = [
-        e for e in entries if (e["arch"], e["quality"], e["metric"]) != (arch, quality, metric)
-    ]
-    manifest = {"weights": [*entries, entry]}
+    key = (arch, quality, metric)
+    kept = [e for e in entries if (e["arch"], e["quality"], e["metric"]) != key]
+    manifest = {"weights": [*kept, entry]}
     _atomic_write(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
+    # Only once the new manifest is in place: the replaced card's file, unless still named.
+    named = {e["file"] for e in manifest["weights"]}
+    for replaced in {e["file"] for e in entries} - named:
+        (zoo / replaced).unlink(missing_ok=True)
     return entry
 
 
