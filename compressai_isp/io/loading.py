@@ -105,6 +105,13 @@ def _refuse_contradiction(recorded: Mapping[str, Any], given: Mapping[str, Any],
             raise ValueError(f"{what} holds {key} {held!r}, not the requested {value!r}")
 
 
+def _require_known(arch: str, what: str) -> None:
+    if arch not in MODELS:
+        raise ValueError(
+            f"{what}: unknown architecture {arch!r}; known: {', '.join(sorted(MODELS))}"
+        )
+
+
 def _file_identity(state: dict[str, Any], path: Path, given: dict[str, Any]) -> ModelIdentity:
     """What the file records, completed by ``given`` (one-line errors when they differ)."""
     recorded = ModelIdentity.from_record(state, arch=given["arch"])
@@ -114,10 +121,7 @@ def _file_identity(state: dict[str, Any], path: Path, given: dict[str, Any]) -> 
     _refuse_contradiction(held, given, f"checkpoint {path}")
     if not recorded.arch:
         raise ValueError(f"checkpoint {path} does not record its architecture; pass -a ARCH")
-    if recorded.arch not in MODELS:
-        raise ValueError(
-            f"unknown architecture {recorded.arch!r}; known: {', '.join(sorted(MODELS))}"
-        )
+    _require_known(recorded.arch, f"checkpoint {path}")
     space = held.get("input_space", given["input_space"])
     if space is not None and getattr(MODELS[recorded.arch], "input_kind", None) != "raw":
         raise ValueError(f"checkpoint {path}: {recorded.arch} takes sRGB and has no input space")
@@ -150,10 +154,7 @@ def _load_card(card: ModelCard, given: dict[str, Any]) -> LoadedModel:
     identity = card.identity
     held = {**identity.record(), "input_space": identity.input_space}
     _refuse_contradiction(held, given, f"weights {card.path}")
-    if identity.arch not in MODELS:
-        raise ValueError(
-            f"unknown architecture {identity.arch!r}; known: {', '.join(sorted(MODELS))}"
-        )
+    _require_known(identity.arch, f"weights {card.path}")
     model = MODELS[identity.arch](**identity.full_config)
     model.load_state_dict(card.get_state_dict())
     return _loaded(model.eval(), identity, str(card.path))
