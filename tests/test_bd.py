@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from compressai_isp.utils.bd import bd_from_files, bd_psnr, bd_rate, main
+from compressai_isp.utils.bd import bd_from_files, bd_psnr, bd_rate, bd_table, main
 
 RATES = [0.1, 0.25, 0.5, 1.0, 2.0]
 PSNRS = [28.0, 30.5, 33.0, 35.2, 37.0]
@@ -83,6 +83,37 @@ def test_bd_between_result_files_and_cli(tmp_path, capsys):
     assert main([a, b, "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["bd_rate_percent"] == pytest.approx(-50.0, abs=1e-9)
+
+
+def test_disjoint_curves_name_both_ranges_in_the_error():
+    with pytest.raises(ValueError, match=r"quality \(anchor 28-37, test 48-57\)"):
+        bd_rate(RATES, PSNRS, RATES, [p + 20 for p in PSNRS])
+    with pytest.raises(ValueError, match=r"rate \(anchor 0.1-2, test 10-200\)"):
+        bd_psnr(RATES, PSNRS, [r * 100 for r in RATES], PSNRS)
+
+
+def test_a_table_gives_each_test_its_row_and_says_why_a_pair_has_none(tmp_path, capsys):
+    msssim = [0.90, 0.94, 0.96, 0.975, 0.985]
+    anchor = _write(tmp_path / "a.json", "anchor", RATES, PSNRS, msssim)
+    half = _write(tmp_path / "b.json", "half", [r * 0.5 for r in RATES], PSNRS, msssim)
+    far = _write(tmp_path / "c.json", "far", RATES, [p + 20 for p in PSNRS], msssim)
+    single = _write(tmp_path / "d.json", "single", [0.3], [31.0], [0.95])
+    isp_only = tmp_path / "e.json"
+    isp_only.write_text(json.dumps({"name": "isp", "results": {"psnr-rgb": [33.0]}}))
+    rows = bd_table(anchor, [half, far, single, str(isp_only)])
+    assert [r["test"] for r in rows] == ["half", "far", "single", "isp"]
+    assert "no rates" in rows[3]["error"]
+    assert rows[0]["bd_rate_percent"] == pytest.approx(-50.0, abs=1e-9)
+    assert "do not overlap in quality" in rows[1]["error"]
+    assert "at least 2" in rows[2]["error"] and "bd_rate_percent" not in rows[2]
+
+    assert main([anchor, half, far, single, "--markdown"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "| test | BD-rate vs anchor | BD-PSNR (dB) |" and len(table) == 5
+    assert table[2] == f"| half | -50.0 % | {rows[0]['bd_quality_db']:+.2f} |"
+    assert table[3].startswith("| far | n/a: the two curves do not overlap in quality")
+    assert main([anchor, half, far, "--json"]) == 0
+    assert [r["test"] for r in json.loads(capsys.readouterr().out)] == ["half", "far"]
 
 
 def test_cli_reports_a_bad_file_on_one_line(tmp_path, capsys):

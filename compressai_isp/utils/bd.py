@@ -23,15 +23,15 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
 from compressai_isp.errors import run_command
-from compressai_isp.utils.results import load_curve
+from compressai_isp.utils.results import load_curve, load_result
 
-__all__ = ["bd_psnr", "bd_rate", "bd_from_files", "build_parser", "main"]
+__all__ = ["bd_psnr", "bd_rate", "bd_from_files", "bd_table", "build_parser", "main"]
 
 
 def _prepare(
@@ -51,9 +51,15 @@ def _prepare(
 
 
 def _mean_over_overlap(
-    x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray, what: str
+    x1: np.ndarray,
+    y1: np.ndarray,
+    x2: np.ndarray,
+    y2: np.ndarray,
+    what: str,
+    shown: Callable[[float], float] = float,
 ) -> float:
-    """Mean of ``f2 - f1`` over the common ``x`` range, each ``f`` a PCHIP fit of ``y`` on ``x``."""
+    """Mean of ``f2 - f1`` over the common ``x`` range, each ``f`` a PCHIP fit of ``y`` on ``x``;
+    ``shown`` maps ``x`` back to the unit an error names (rates are fitted as logs)."""
     for x, label in ((x1, "anchor"), (x2, "test")):
         if np.unique(x).size != x.size:
             raise ValueError(
@@ -61,7 +67,11 @@ def _mean_over_overlap(
             )
     lo, hi = max(x1.min(), x2.min()), min(x1.max(), x2.max())
     if not hi > lo:
-        raise ValueError(f"the two curves do not overlap in {what} ({what} ranges are disjoint)")
+        ranges = ", ".join(
+            f"{label} {shown(x.min()):.4g}-{shown(x.max()):.4g}"
+            for x, label in ((x1, "anchor"), (x2, "test"))
+        )
+        raise ValueError(f"the two curves do not overlap in {what} ({ranges})")
     o1, o2 = np.argsort(x1), np.argsort(x2)
     f1 = PchipInterpolator(x1[o1], y1[o1])
     f2 = PchipInterpolator(x2[o2], y2[o2])
@@ -93,7 +103,7 @@ def bd_psnr(
     """Bjontegaard delta quality (dB for PSNR) of ``test`` against ``anchor`` at equal rate."""
     lr1, q1 = _prepare(rate_anchor, quality_anchor, "anchor")
     lr2, q2 = _prepare(rate_test, quality_test, "test")
-    return _mean_over_overlap(lr1, q1, lr2, q2, "log-rate")
+    return _mean_over_overlap(lr1, q1, lr2, q2, "rate", shown=math.exp)
 
 
 def bd_from_files(anchor: str, test: str, metric: str = "psnr") -> dict[str, object]:
@@ -109,13 +119,40 @@ def bd_from_files(anchor: str, test: str, metric: str = "psnr") -> dict[str, obj
     }
 
 
+def bd_table(anchor: str, tests: Sequence[str], metric: str = "psnr") -> list[dict[str, object]]:
+    """:func:`bd_from_files` of each test against one anchor. A pair the measure does not
+    apply to (curves that do not overlap, a single point) gets its reason under ``"error"``
+    instead of numbers (so does a result without rates, such as ``anchors isp``'s ISP-only
+    file); a file that cannot be read still raises."""
+    a = load_curve(anchor, metric)
+    rows: list[dict[str, object]] = []
+    for path in tests:
+        result = load_result(path, require_bpp=False)
+        row: dict[str, object] = {"anchor": a.name, "test": result["name"], "metric": a.metric}
+        if "bpp" not in result["results"]:
+            rows.append({**row, "error": "no rates (a quality-only result, e.g. ISP-only)"})
+            continue
+        t = load_curve(path, metric)
+        try:
+            row["bd_rate_percent"] = bd_rate(a.bpp, a.values, t.bpp, t.values)
+            row["bd_quality_db"] = bd_psnr(a.bpp, a.values, t.bpp, t.values)
+        except ValueError as err:
+            row["error"] = str(err)
+        rows.append(row)
+    return rows
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="compressai-isp bd",
-        description="Bjontegaard delta rate / PSNR of TEST against ANCHOR (two result JSONs).",
+        description="Bjontegaard delta rate / PSNR of each TEST against ANCHOR (result JSONs).",
     )
     p.add_argument("anchor", help="result JSON of the reference curve")
-    p.add_argument("test", help="result JSON of the curve to compare")
+    p.add_argument(
+        "test", nargs="+",
+        help="result JSON(s) of the curve(s) to compare; several (or --markdown) print a table, "
+        "where a pair without a common range says so in its row",
+    )  # fmt: skip
     p.add_argument(
         "-m",
         "--metric",
@@ -124,11 +161,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="quality axis (MS-SSIM in dB, -10 log10(1 - x)) (default: %(default)s)",
     )
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     return p
 
 
+def _print_table(rows: list[dict[str, object]], markdown: bool) -> None:
+    quality = "BD-PSNR (dB)" if rows[0]["metric"] == "psnr-rgb" else "BD-MS-SSIM (dB)"
+    cells = [["test", f"BD-rate vs {rows[0]['anchor']}", quality]]
+    for row in rows:
+        if "error" in row:
+            cells.append([str(row["test"]), f"n/a: {row['error']}", "n/a"])
+        else:
+            rate, gain = row["bd_rate_percent"], row["bd_quality_db"]
+            cells.append([str(row["test"]), f"{rate:+.1f} %", f"{gain:+.2f}"])
+    if markdown:
+        lines = [f"| {' | '.join(c)} |" for c in cells]
+        lines.insert(1, "|---|---|---|")
+    else:
+        widths = [max(len(c[i]) for c in cells) for i in range(2)]
+        lines = [f"{c[0]:<{widths[0]}}  {c[1]:<{widths[1]}}  {c[2]}" for c in cells]
+    print("\n".join(lines))
+
+
 def _print_bd(args: argparse.Namespace) -> int:
-    out = bd_from_files(args.anchor, args.test, args.metric)
+    if len(args.test) > 1 or args.markdown:
+        rows = bd_table(args.anchor, args.test, args.metric)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            _print_table(rows, args.markdown)
+        return 0
+    out = bd_from_files(args.anchor, args.test[0], args.metric)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
