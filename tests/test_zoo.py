@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from compressai_isp import create_model, list_models, zoo
+from compressai_isp.io import ModelIdentity
 from compressai_isp.models import RBN
 from compressai_isp.registry import MODELS
 
@@ -168,6 +169,10 @@ def test_publish_records_the_exported_models_input_space(tmp_path: Path) -> None
     }
     entry = publish(export, {}, tmp_path / "zoo")
     assert entry["config"]["input_space"] == "camera-normalised"
+    # Loaded by path, without its manifest, the file is still the model its card describes.
+    by_path = zoo.load_model_file(tmp_path / "zoo" / entry["file"])
+    assert by_path.identity.record() == ModelIdentity("rbn", 6, "mse", entry["config"]).record()
+    assert by_path.model.input_space == "camera-normalised"
     # An export made before models recorded their space is published as paper-space.
     old = {**export, "config": TINY_RBN}
     assert publish(old, {}, tmp_path / "old")["config"]["input_space"] == "paper"

@@ -7,11 +7,13 @@ The input is the training CLI's inference export (``{"arch", "quality", "metric"
 "state_dict"}``, read safely); the card keeps its identity (its metric too: ``--metric`` and
 ``--quality`` only fill what an export does not record). The model is rebuilt from its config,
 its entropy-coder tables are refreshed (``update(force=True)``), and its state dict is written
-to ``<arch>-q<quality>-<sha8>.pth``; the manifest entry (replacing any previous one for the same
-arch/quality/metric) records the file's sha256, the rebuilt model's config (with, for a RAW-input
-model, its ``input_space``: an export made before models recorded it is ``"paper"``), the
-parameter count and every field of ``--meta-json`` (λ, training command, steps, data, measured
-metrics). Both files are written atomically.
+to ``<arch>-q<quality>-<sha8>.pth`` with the card's identity (``{"arch", "quality", "metric",
+"config", "state_dict"}``: loaded by path, the file is the model its card describes); the
+manifest entry (replacing any previous one for the same arch/quality/metric) records the file's
+sha256, the rebuilt model's config (with, for a RAW-input model, its ``input_space``: an export
+made before models recorded it is ``"paper"``), the parameter count and every field of
+``--meta-json`` (λ, training command, steps, data, measured metrics). Both files are written
+atomically.
 """
 
 from __future__ import annotations
@@ -76,8 +78,11 @@ def publish(
         model.update(force=True)
     # The model's own config names its input space even where the export's predates it.
     config = dict(getattr(model, "config", None) or identity.config)
+    card = ModelIdentity(arch, quality, metric, config)
     buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
+    # The file records its own identity too, so that loading it by path (`-p FILE`) gives the
+    # card's input space rather than the "paper" a bare state dict has to be read as.
+    torch.save({**card.record(), "state_dict": model.state_dict()}, buf)
     data = buf.getvalue()
     sha256 = hashlib.sha256(data).hexdigest()
     zoo.mkdir(parents=True, exist_ok=True)
@@ -85,7 +90,7 @@ def publish(
     _atomic_write(zoo / name, data)
 
     entry = {
-        **ModelIdentity(arch, quality, metric, config).record(),  # the card's identity
+        **card.record(),  # the card's identity
         "file": name,
         "sha256": sha256,
         "meta": {
