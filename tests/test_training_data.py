@@ -106,7 +106,7 @@ def test_a_fresh_run_uses_the_chosen_recipe_and_a_continued_one_its_weights_spac
     fresh = config_from_args(parse_args(["-m", "rbn", "-d", str(two_photos)]))
     assert (fresh.input_space, fresh.synthetic_isp) == ("camera-normalised", "libraw")
     tuned = config_from_args(parse_args(["-m", "rbn", "-q", "6", "--pretrained", "-d", "x"]))
-    assert tuned.input_space == "paper"  # the shipped weights read paper-space input
+    assert tuned.input_space == "camera-normalised"  # the shipped weights' own space
     paper = config_from_args(parse_args(["-m", "rbn", "--input-space", "paper", "-d", "x"]))
     assert paper.input_space == "paper"
 
