@@ -9,7 +9,9 @@
 # one curve (a quality ladder). `zoo:ARCH:Q,Q,...` scores the zoo's cards instead (the zoo
 # COMPRESSAI_ISP_ZOO names, else the shipped one), e.g. zoo:rbn:2,4,6. A compression model is scored by `eval checkpoint`; an
 # ISP-only model (liteispnet, one MODEL) by `anchors isp` (its ISP-only ceiling, then JPEG and
-# WebP of its render, as NAME-isp-only.json, NAME-jpeg.json, NAME-webp.json).
+# WebP of its render, as NAME-isp-only.json, NAME-jpeg.json, NAME-webp.json). A `comp-net`
+# ladder is scored as the separately trained cascade, behind the ISP-Net named by ISP (a
+# LiteISPNet file; default: the zoo's), by `anchors cascade`.
 #   scripts/equal_budget_eval.sh NAME MODEL [MODEL ...]
 set -euo pipefail
 NAME=$1
@@ -36,6 +38,13 @@ score() {  # SET DATASET [SPLIT]
   if [ -n "${qualities:-}" ]; then
     compressai-isp eval pretrained "$2" "${split[@]}" -a "$arch" -q "$qualities" --name "$NAME" \
       --quiet -o "$OUT/$1/$NAME.json"
+  elif [ "$arch" = comp-net ]; then
+    local isp=(--isp-pretrained) tmp
+    [ -n "${ISP:-}" ] && isp=(--isp-checkpoint "$ISP")
+    tmp=$(mktemp -d)
+    compressai-isp anchors cascade "$2" "${split[@]}" "${isp[@]}" --comp-checkpoint "${models[@]}" \
+      --quiet -d "$tmp"
+    mv "$tmp/cascade.json" "$OUT/$1/$NAME.json" && rmdir "$tmp"
   elif [ "$arch" = liteispnet ]; then
     compressai-isp anchors isp "$2" "${split[@]}" --isp-checkpoint "${models[0]}" \
       --codecs jpeg,webp --quiet -d "$OUT/$1/$NAME"
