@@ -57,10 +57,12 @@ def cpu_minutes(time_file: Path) -> float:
 
 
 def scores(scores_dir: Path, name: str) -> dict[str, dict[str, Any]]:
-    """Each held-out set's scores of NAME (one rate point; an ISP-only file has no bpp)."""
+    """Each held-out set's scores of NAME (one rate point; an ISP-only model has no bpp)."""
     out = {}
     for split in SPLITS:
         path = scores_dir / split / f"{name}.json"
+        if not path.is_file():  # an ISP-only model: its ceiling, as equal_budget_eval.sh wrote it
+            path = scores_dir / split / name / "liteispnet-isp-only.json"
         if not path.is_file():
             raise SystemExit(f"error: {path}: missing; run scripts/equal_budget_eval.sh first")
         results = json.loads(path.read_text())["results"]
