@@ -20,6 +20,7 @@ import torch
 
 from compressai_isp import zoo
 from compressai_isp.cli import main as cli_main
+from compressai_isp.codec.engine import DEFAULT_ARCH, DEFAULT_QUALITY
 from compressai_isp.codec.format import MAGIC, unpack, weights_fingerprint
 from compressai_isp.data import write_dng
 
@@ -264,7 +265,7 @@ def test_missing_default_weights_are_named(tmp_path, photo, monkeypatch, capsys)
     monkeypatch.setenv("COMPRESSAI_ISP_ZOO", str(tmp_path / "empty-zoo"))
     code, _, err = run(capsys, "encode", str(photo))
     assert code == 2 and err.count("\n") == 1
-    assert "rbn quality 6 (mse)" in err
+    assert f"{DEFAULT_ARCH} quality {DEFAULT_QUALITY} (mse)" in err
     assert not photo.with_suffix(".rbit").exists()
 
 

@@ -6,6 +6,7 @@ import torch
 from compressai.models import JointAutoregressiveHierarchicalPriors
 
 from compressai_isp import zoo
+from compressai_isp.codec.engine import DEFAULT_ARCH
 from compressai_isp.data import make_synthetic_dng
 from compressai_isp.metrics import compute_metrics, psnr
 from compressai_isp.models import pad_to_multiple
@@ -213,25 +214,27 @@ def test_a_dataset_that_fails_exits_1_a_wrong_option_exits_2(raw_dir, tmp_path, 
     assert main(["checkpoint", str(raw_dir), "-p", "x.pth", "--threads", "0"]) == 2
 
 
-def _tiny_zoo(root, qualities):
-    """A zoo folder holding tiny rbn weights at ``qualities`` (read via $COMPRESSAI_ISP_ZOO)."""
+def _tiny_zoo(root, qualities, arch="rbn"):
+    """A zoo folder of tiny ``arch`` weights at ``qualities`` (read via $COMPRESSAI_ISP_ZOO)."""
     from compressai_isp.zoo.publish import publish
 
+    config = TINY if arch == "rbn" else {"N": TINY["N"], "M": TINY["M"]}
     for q in qualities:
-        model = zoo.rbn(quality=q, **TINY)
-        export = {"arch": "rbn", "quality": q, "config": TINY, "state_dict": model.state_dict()}
+        model = zoo.image_models[arch](quality=q, **config)
+        export = {"arch": arch, "quality": q, "config": config, "state_dict": model.state_dict()}
         publish(export, {"note": "test"}, root)
     return root
 
 
-def test_cli_pretrained_defaults_to_rbn_at_every_shipped_quality(
+def test_cli_pretrained_defaults_to_the_default_model_at_every_shipped_quality(
     raw_dir, tmp_path, monkeypatch, capsys
 ):
-    monkeypatch.setenv("COMPRESSAI_ISP_ZOO", str(_tiny_zoo(tmp_path / "zoo", [5, 2])))
-    out = tmp_path / "rbn.json"
+    zoo_dir = _tiny_zoo(tmp_path / "zoo", [5, 2], arch=DEFAULT_ARCH)
+    monkeypatch.setenv("COMPRESSAI_ISP_ZOO", str(zoo_dir))
+    out = tmp_path / "default.json"
     assert main(["pretrained", str(raw_dir), "--entropy-estimation", "-o", str(out)]) == 0
     data = json.loads(out.read_text())
-    assert data["name"] == "rbn-mse" and data["results"]["quality"] == [2, 5]
+    assert data["name"] == f"{DEFAULT_ARCH}-mse" and data["results"]["quality"] == [2, 5]
 
 
 def test_cli_pretrained_with_nothing_shipped_says_so(raw_dir, tmp_path, monkeypatch, capsys):

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from compressai_isp import create_model, list_models, zoo
+from compressai_isp.codec.engine import DEFAULT_ARCH, DEFAULT_QUALITY
 from compressai_isp.io import ModelIdentity
 from compressai_isp.models import RBN
 from compressai_isp.registry import MODELS
@@ -225,7 +226,9 @@ def test_model_files_carry_their_input_space(tmp_path: Path) -> None:
 def test_every_shipped_weight_loads_and_carries_its_card(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COMPRESSAI_ISP_ZOO", raising=False)  # the repository's own zoo/
     shipped = zoo.list_weights()
-    assert ("rbn", 6) in {(w.arch, w.quality) for w in shipped}  # the design card's default
+    shipped_names = {(w.arch, w.quality) for w in shipped}
+    assert ("rbn", 6) in shipped_names  # the paper's model
+    assert (DEFAULT_ARCH, DEFAULT_QUALITY) in shipped_names  # every command's default
     for w in shipped:
         model = create_model(w.arch, w.quality, pretrained=True, metric=w.metric)
         assert sum(p.numel() for p in model.parameters()) == w.meta["parameters"], w.file

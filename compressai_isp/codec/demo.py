@@ -1,7 +1,7 @@
 """``compressai-isp demo``: the whole RAWtoBit job on a real camera file, on any machine.
 
 Encodes the CC0 photo shipped with the package (:func:`compressai_isp.data.demo_raw_path`)
-with the default model, ``compressai_isp.zoo.rbn(quality=6, pretrained=True)``, writes the
+with the default model (:data:`~compressai_isp.codec.engine.DEFAULT_ARCH`), writes the
 ``.rbit`` file, decodes it back from disk, and writes the decoded PNG and a figure (LibRaw
 render | our decode | error map). It prints bits per pixel over the sRGB pixels (paper §4.2),
 PSNR / MS-SSIM against the LibRaw render (the paper's ground truth, §4.1), file sizes and
@@ -178,7 +178,8 @@ def _default_model() -> CodecModel:
         return zoo_model(DEFAULT_ARCH, DEFAULT_QUALITY, DEFAULT_METRIC)
     except LookupError as err:
         raise UsageError(
-            f"the default model's weights are missing (compressai_isp.zoo.{DEFAULT_ARCH}"
+            f"the default model's weights are missing (compressai_isp.zoo."
+            f"{DEFAULT_ARCH.replace('-', '_')}"
             f"(quality={DEFAULT_QUALITY}, pretrained=True)): {one_line(err)}"
         ) from err
 

@@ -60,8 +60,10 @@ __all__ = [
     "IMAGE_SUFFIXES",
 ]
 
-#: The default model of every command: ``compressai_isp.zoo.rbn(quality=6, pretrained=True)``.
-DEFAULT_ARCH, DEFAULT_QUALITY, DEFAULT_METRIC = "rbn", 6, "mse"
+#: The default model of every command, the best zoo model at the paper's quality-6 rate (λ =
+#: 0.18; README, "The zoo at equal budget"): ``compressai_isp.zoo.unified_raw(quality=7,
+#: pretrained=True)``.
+DEFAULT_ARCH, DEFAULT_QUALITY, DEFAULT_METRIC = "unified-raw", 7, "mse"
 #: Output formats of :func:`save_image`.
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 _MAX_HYPER_LATENT = 2.0**24

@@ -474,8 +474,8 @@ def _add_model_arguments(parent: argparse.ArgumentParser) -> None:
     parent.add_argument(
         "-a",
         "--architecture",
-        help="model architecture (zoo name; pretrained: default rbn, checkpoint: the one the "
-        "file records)",
+        help=f"model architecture (zoo name; pretrained: default {DEFAULT_ARCH}, checkpoint: the "
+        "one the file records)",
     )
     parent.add_argument(
         "--name",
