@@ -3,21 +3,27 @@
 # scripts/equal_budget_eval.sh wrote into $OUT/<set>/ (OUT defaults to docs/equal-budget):
 #   $OUT/<set>/rd-psnr.png, rd-ms-ssim.png   RD curves (PSNR, MS-SSIM in dB) of every pipeline
 #   $OUT/<set>/bd.md                         BD-rate / BD-PSNR of every pipeline against
-#                                            LibRaw + JPEG (and against the cascade, when scored)
-# for the real test photo (test) and the held-out Kodak DNGs (kodak).
+#                                            LibRaw + JPEG (and against each cascade ladder)
+# for the real test photo (test) and the held-out Kodak DNGs (kodak). Of the ISP-only models'
+# folders ($OUT/<set>/NAME/) only ISP_NAME's is drawn (default: the shipped liteispnet's run).
 #   scripts/equal_budget_report.sh [SET ...]
 set -euo pipefail
 OUT=${OUT:-docs/equal-budget}
 sets=("$@")
 [ ${#sets[@]} -gt 0 ] || sets=(test kodak)
 
+ISP_NAME=${ISP_NAME:-liteispnet-w16-lr5e-4}
+
+points() {  # FILE: how many rate points the result JSON has (0: an ISP-only ceiling)
+  python -c "import json,sys; print(len(json.load(open(sys.argv[1]))['results'].get('bpp', [])))" "$1"
+}
+
 curves() {  # DIR: every result JSON that has a rate (ISP-only ceilings are drawn separately)
   local dir=$1 f
-  for f in "$dir"/*.json "$dir"/*/*.json; do
-    [ -f "$f" ] || continue
-    python -c "import json,sys; sys.exit(0 if 'bpp' in json.load(open(sys.argv[1]))['results'] else 1)" "$f" \
-      && echo "$f"
+  for f in "$dir"/*.json "$dir/$ISP_NAME"/*.json; do
+    [ -f "$f" ] && [ "$(points "$f")" -gt 0 ] && echo "$f"
   done
+  return 0
 }
 
 for set in "${sets[@]}"; do
@@ -35,7 +41,7 @@ for set in "${sets[@]}"; do
     echo
     compressai-isp bd "$dir/libraw-jpeg.json" "${files[@]}" --markdown
     for cascade in "$dir"/cascade*.json; do
-      [ -f "$cascade" ] || continue
+      [ -f "$cascade" ] && [ "$(points "$cascade")" -ge 2 ] || continue
       echo
       echo "BD against $(basename "$cascade" .json) ($set set, PSNR):"
       echo

@@ -92,7 +92,7 @@ def test_an_isp_only_result_among_the_curves_is_a_horizontal_line(tmp_path, two_
 
 
 def test_the_shipped_results_plot_as_the_readme_says(tmp_path, capsys):
-    shipped = sorted(Path(__file__).resolve().parents[1].glob("docs/rd-test-photo/*.json"))
+    shipped = sorted(Path(__file__).resolve().parents[1].glob("docs/equal-budget/test/**/*.json"))
     assert any("isp-only" in p.name for p in shipped)
     assert main(["-f", *map(str, shipped), "-o", str(tmp_path / "rd.png")]) == 0
 
