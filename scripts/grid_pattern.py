@@ -2,10 +2,11 @@
 
 Measures, on one RAW photo (default: the shipped Canon S40 ``CRW_0112``):
 
-1. **Period of the pattern.** The 8-bit luma error (decoded - LibRaw) of the flattest quarter of
-   64x64 blocks (blocks aligned to the 32-px latent grid) is folded modulo P (averaged over all
-   pixels of equal phase ``(y mod P, x mod P)``); the RMS of the part of period P that is not
-   already in period P/2 is reported for P = 2 ... 32. A pattern locked to a network stride shows
+1. **Period of the pattern.** For RBN, LiteISPNet and the default model, the 8-bit luma error
+   (decoded - LibRaw) of the flattest quarter of 64x64 blocks (blocks aligned to the 32-px
+   latent grid) is folded modulo P (averaged over all pixels of equal phase
+   ``(y mod P, x mod P)``); the RMS of the part of period P that is not already in period P/2
+   is reported for P = 2 ... 32. A pattern locked to a network stride shows
    up at that stride; the same measure on blocks shifted by random offsets is the noise floor.
 2. **Constant latent.** ``g_s`` of a spatially constant latent (the photo's per-channel median
    latent): any periodic output comes from the synthesis transform alone.
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from compressai_isp.codec.engine import DEFAULT_ARCH, DEFAULT_QUALITY
 from compressai_isp.data import demo_raw_path
 from compressai_isp.models import pad_to_multiple
 from compressai_isp.utils.compare import code_and_measure, load_model
@@ -140,7 +142,8 @@ def main() -> None:
     print(f"{Path(args.photo).name}: {len(corners)} flat 64x64 blocks")
     print("periodic RMS by period, 8-bit luma levels:")
     row("ground truth itself", error_periods(truth, corners))
-    models = {spec: load_model(spec) for spec in ("rbn:6", "liteispnet:1")}
+    specs = ("rbn:6", "liteispnet:1", f"{DEFAULT_ARCH}:{DEFAULT_QUALITY}")
+    models = {spec: load_model(spec) for spec in dict.fromkeys(specs)}  # the default: error only
     for model, label in models.values():
         error = luma_8bit(code_and_measure(model, label, image).image) - truth
         note = f"(flat-area error RMS {flat_rms(error, corners):.2f})"
