@@ -56,8 +56,9 @@ def cpu_minutes(time_file: Path) -> float:
     return (float(match[1]) + float(match[2])) / 60
 
 
-def scores(scores_dir: Path, name: str) -> dict[str, dict[str, Any]]:
-    """Each held-out set's scores of NAME (one rate point; an ISP-only model has no bpp)."""
+def scores(scores_dir: Path, name: str, point: int = 0) -> dict[str, dict[str, Any]]:
+    """Each held-out set's scores of NAME at rate point ``point`` of its curve (a ladder's JSON
+    lists one per model; an ISP-only model has no bpp)."""
     out = {}
     for split in SPLITS:
         path = scores_dir / split / f"{name}.json"
@@ -66,7 +67,7 @@ def scores(scores_dir: Path, name: str) -> dict[str, dict[str, Any]]:
         if not path.is_file():
             raise SystemExit(f"error: {path}: missing; run scripts/equal_budget_eval.sh first")
         results = json.loads(path.read_text())["results"]
-        out[split] = {k: round(float(results[k][0]), 4) for k in METRICS if k in results}
+        out[split] = {k: round(float(results[k][point]), 4) for k in METRICS if k in results}
     return out
 
 
@@ -74,7 +75,7 @@ def card(args: argparse.Namespace) -> dict[str, Any]:
     model = torch.load(args.run / "model_best.pth", map_location="cpu", weights_only=True)
     network = load_model(args.run / "model_best.pth").model
     precision = model.get("training_precision") or {}
-    measured = scores(args.scores, args.name)
+    measured = scores(args.scores, args.name, args.point)
     metrics: dict[str, Any] = {"split": SPLITS["test"], **measured["test"]}
     metrics.update(val=measured["val"], kodak=measured["kodak"])
     metrics["command"] = f"scripts/equal_budget_eval.sh {args.name} MODEL (real rANS bitstreams)"
@@ -109,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--command", required=True, help="the training command, as run")
     parser.add_argument("--status", required=True, help="what the weights are for")
     parser.add_argument("--scores", type=Path, default=Path("docs/equal-budget"))
+    parser.add_argument("--point", type=int, default=0, help="its index in a ladder's curve")
     parser.add_argument("-o", "--output", type=Path, help="card JSON (default: stdout)")
     args = parser.parse_args(argv)
     text = json.dumps(card(args), indent=2) + "\n"
