@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 
+from compressai_isp import zoo
 from compressai_isp.codec.engine import (
     DEFAULT_ARCH,
     DEFAULT_METRIC,
@@ -179,7 +180,7 @@ def _default_model() -> CodecModel:
     except LookupError as err:
         raise UsageError(
             f"the default model's weights are missing (compressai_isp.zoo."
-            f"{DEFAULT_ARCH.replace('-', '_')}"
+            f"{zoo.image_models[DEFAULT_ARCH].__name__}"
             f"(quality={DEFAULT_QUALITY}, pretrained=True)): {one_line(err)}"
         ) from err
 
