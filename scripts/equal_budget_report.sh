@@ -12,7 +12,7 @@ OUT=${OUT:-docs/equal-budget}
 sets=("$@")
 [ ${#sets[@]} -gt 0 ] || sets=(test kodak)
 
-ISP_NAME=${ISP_NAME:-liteispnet-w16-lr5e-4}
+ISP_NAME=${ISP_NAME:-liteispnet-w16-lr1e-3}
 
 points() {  # FILE: how many rate points the result JSON has (0: an ISP-only ceiling)
   python -c "import json,sys; print(len(json.load(open(sys.argv[1]))['results'].get('bpp', [])))" "$1"
