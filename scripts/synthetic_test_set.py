@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         args.source, split=args.split, seed=args.seed, isp="libraw", noise=not args.no_noise
     )
     for index, item in enumerate(folder.items):
-        path = folder.write_dng(index, args.out / f"{Path(item).stem}.dng")
+        path = folder.write_dng(index, args.out / f"{item.path.stem}.dng")
         print(path)
     return 0
 

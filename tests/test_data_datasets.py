@@ -474,6 +474,37 @@ def test_one_isp_synthetic_folder_targets_libraws_render_of_the_mosaic_it_gives(
     assert folder.recipe != mixed.recipe  # distinct cache entries
 
 
+def test_noise_draws_add_items_with_their_own_noise_and_keep_draw_zero(tmp_path):
+    root = _png_folder(tmp_path / "png", 2)
+    usual = SyntheticRawFolder(root, full_image=True, seed=1, isp="libraw")
+    drawn = SyntheticRawFolder(root, full_image=True, seed=1, isp="libraw", noise_draws=3)
+    assert len(drawn) == 6 and [item.draw for item in drawn.items] == [0, 0, 1, 1, 2, 2]
+    assert torch.equal(drawn[1][0], usual[1][0])  # draw 0: the folder as without draws
+    assert not torch.equal(drawn[3][0], drawn[1][0])  # draw 1 of the same image differs
+    assert torch.equal(drawn[3][0], drawn[3][0])  # and is fixed
+    # Each draw's target is LibRaw's render of that draw's own mosaic.
+    assert not torch.equal(drawn[3][1], drawn[1][1])
+
+
+def test_noise_draws_are_cached_apart(tmp_path):
+    root = _png_folder(tmp_path / "png", 1)
+    cached = SyntheticRawFolder(
+        root, full_image=True, isp="libraw", noise_draws=2, cache_dir=tmp_path / "cache"
+    )
+    first = [cached[i][0] for i in range(2)]
+    again = SyntheticRawFolder(
+        root, full_image=True, isp="libraw", noise_draws=2, cache_dir=tmp_path / "cache"
+    )
+    assert all(torch.equal(a, again[i][0]) for i, a in enumerate(first))
+    assert not torch.equal(first[0], first[1])
+
+
+@pytest.mark.parametrize("draws", [0, -1, 1.5, True])
+def test_synthetic_folder_refuses_a_bad_noise_draws(tmp_path, draws):
+    with pytest.raises(ValueError, match="noise_draws must be an int >= 1"):
+        SyntheticRawFolder(_png_folder(tmp_path / "png", 1), noise_draws=draws)
+
+
 def test_synthetic_folder_refuses_an_unknown_isp(tmp_path):
     with pytest.raises(ValueError, match="isp must be one of unprocessing, libraw; got 'x'"):
         SyntheticRawFolder(_png_folder(tmp_path / "png", 1), isp="x")

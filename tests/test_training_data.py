@@ -76,6 +76,7 @@ def test_camera_normalised_training_reads_that_space_and_records_it_in_the_model
     assert exported["config"]["input_space"] == "camera-normalised"
     assert exported["training_data"]["input_space"] == "camera-normalised"
     assert exported["training_data"]["synthetic_isp"] == "libraw"  # the default recipe
+    assert exported["training_data"]["synthetic_noise_draws"] == 1
 
 
 def test_every_folder_of_a_run_gets_the_runs_input_space_and_synthetic_isp(two_photos, tmp_path):
@@ -89,6 +90,19 @@ def test_every_folder_of_a_run_gets_the_runs_input_space_and_synthetic_isp(two_p
     assert [t.input_space for t in train] == ["camera-normalised"] * 2
     assert train[1].isp == "libraw"
     assert len(train[1]) == 16  # 1 validation and 3 test images of the 20 are held out
+
+
+def test_synthetic_noise_draws_multiply_the_synthetic_training_items(two_photos, tmp_path):
+    kodak = tmp_path / "png"
+    kodak.mkdir()
+    for i in range(5):
+        image = np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        (kodak / f"{i:02d}.png").write_bytes(imagecodecs.png_encode(image))
+    recipe = DataRecipe((64, 64), synthetic_isp="libraw", synthetic_noise_draws=2)
+    train, _, desc = build_datasets([f"raw:{two_photos}", f"synthetic:{kodak}"], recipe)
+    assert len(train[1]) == 2 * 3  # 3 training images of the 5, two draws each
+    assert desc[1].endswith("(3 images x 2 noise draws)")
+    assert len(train[0]) == 2 and desc[0].endswith("(2 images)")  # real RAW: unchanged
 
 
 def test_model_kwargs_may_not_contradict_the_input_space(two_photos, tmp_path, capsys):

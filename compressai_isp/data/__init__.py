@@ -22,6 +22,7 @@ from .classical_isp import bilinear_demosaic, classical_isp, libraw_gamma
 from .datasets import (
     IMAGE_EXTENSIONS,
     RAW_EXTENSIONS,
+    NoiseDraw,
     PairDataset,
     PairedFolder,
     RawFolder,
@@ -67,6 +68,7 @@ __all__ = [
     "RAW_EXTENSIONS",
     "RawFolder",
     "SyntheticRawFolder",
+    "NoiseDraw",
     "find_files",
     "fivek_d700",
     "split_files",

@@ -31,6 +31,7 @@ import warnings
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -62,6 +63,7 @@ __all__ = [
     "RawFolder",
     "PairedFolder",
     "SyntheticRawFolder",
+    "NoiseDraw",
     "fivek_d700",
 ]
 
@@ -182,12 +184,17 @@ class PairDataset(Dataset):
     def _build(self, item) -> Entry:
         raise NotImplementedError
 
+    def recipe_of(self, item) -> str:
+        """The cache recipe of one item (the folder's, unless its items differ in how they are
+        made)."""
+        return self.recipe
+
     def _entry(self, item) -> Entry:
         if self.cache is None:
             return self._build(item)
         try:
             return self.cache.get_or_create(
-                self.sources(item), self.recipe, lambda: self._build(item)
+                self.sources(item), self.recipe_of(item), lambda: self._build(item)
             )
         except FileNotFoundError as err:
             raise RawReadError(self.sources(item)[0], f"no such file ({err.filename})") from None
@@ -454,6 +461,14 @@ class PairedFolder(PairDataset):
         return d
 
 
+class NoiseDraw(NamedTuple):
+    """One item of a :class:`SyntheticRawFolder`: a source image and which draw of camera
+    parameters and noise it is made with (0: the image's usual one)."""
+
+    path: Path
+    draw: int = 0
+
+
 class SyntheticRawFolder(PairDataset):
     """sRGB images (e.g. the Kodak suite) turned into synthetic RAW (:mod:`.synthetic`).
 
@@ -476,6 +491,12 @@ class SyntheticRawFolder(PairDataset):
       images and not real ones (a second ISP). Noise-free (``noise=False``), the render
       differs from the source only by LibRaw's demosaicing and clipping (measured on the
       Kodak suite in the README).
+
+    ``noise_draws`` makes each source image that many items, each with its own camera
+    parameters and noise (draw 0 is the image's usual one, so ``noise_draws=1`` is the folder
+    as before and every test set stays the same): 19 training images cover the noise range
+    with 19 levels, most of them low, and an ISP-Net sees a high-ISO render only in a few
+    of them. Items are :class:`NoiseDraw` pairs of a path and its draw.
     """
 
     def __init__(
@@ -492,9 +513,12 @@ class SyntheticRawFolder(PairDataset):
         noise: bool = True,
         input_space: str = "paper",
         isp: str = "unprocessing",
+        noise_draws: int = 1,
     ) -> None:
         if isp not in SYNTHETIC_ISPS:
             raise ValueError(f"isp must be one of {', '.join(SYNTHETIC_ISPS)}; got {isp!r}")
+        if isinstance(noise_draws, bool) or not isinstance(noise_draws, int) or noise_draws < 1:
+            raise ValueError(f"noise_draws must be an int >= 1; got {noise_draws!r}")
         self.root = Path(srgb_root)
         self.cfa = normalize_cfa(cfa)
         self.seed = seed
@@ -506,8 +530,10 @@ class SyntheticRawFolder(PairDataset):
         files = find_files(srgb_root, IMAGE_EXTENSIONS)
         if not files:
             raise ValueError(f"{srgb_root}: no sRGB images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+        self.noise_draws = noise_draws
+        paths = split_files(files, split, seed)
         super().__init__(
-            split_files(files, split, seed),
+            [NoiseDraw(path, draw) for draw in range(noise_draws) for path in paths],
             patch_size=patch_size,
             full_image=full_image,
             augment=augment,
@@ -517,17 +543,26 @@ class SyntheticRawFolder(PairDataset):
             input_space=input_space,
         )
 
-    def _synthesize(self, item: Path) -> tuple[np.ndarray, tuple[int, int, int, int], SyntheticRaw]:
-        """The source image of ``item``, its Bayer crop and its synthetic RAW (fixed by ``seed``
-        and the path)."""
-        source = read_image(item)
+    def sources(self, item: NoiseDraw) -> list[Path]:
+        return [item.path]
+
+    def recipe_of(self, item: NoiseDraw) -> str:
+        return self.recipe + (f"|draw-{item.draw}" if item.draw else "")
+
+    def _synthesize(
+        self, item: NoiseDraw
+    ) -> tuple[np.ndarray, tuple[int, int, int, int], SyntheticRaw]:
+        """The source image of ``item``, its Bayer crop and its synthetic RAW (fixed by ``seed``,
+        the path and the draw)."""
+        source = read_image(item.path)
         height, width = source.shape[1:]
         try:
             crop = cfa_crop(self.cfa, height, width)
         except ValueError:
-            raise RawReadError(item, f"image {height}x{width} is too small") from None
+            raise RawReadError(item.path, f"image {height}x{width} is too small") from None
         scale = 255.0 if source.dtype == np.uint8 else 65535.0
-        image_seed = zlib.crc32(f"{self.seed}|{item.relative_to(self.root)}".encode())
+        key = f"{self.seed}|{item.path.relative_to(self.root)}"
+        image_seed = zlib.crc32((key + (f"|{item.draw}" if item.draw else "")).encode())
         image = torch.from_numpy(source.astype(np.float32) / scale)
         syn = synthesize_mosaic(image, self.cfa, image_seed, noise=self.noise, isp=self.isp)
         return source, crop, syn
@@ -539,7 +574,7 @@ class SyntheticRawFolder(PairDataset):
         test set can be coded and scored like real photos (eval, anchors, the codec)."""
         return write_synthetic_dng(self._synthesize(self.items[index])[2], path)
 
-    def _build(self, item: Path) -> Entry:
+    def _build(self, item: NoiseDraw) -> Entry:
         target, (top, left, h, w), syn = self._synthesize(item)
         height, width = target.shape[1:]
         scale = 255.0 if target.dtype == np.uint8 else 65535.0

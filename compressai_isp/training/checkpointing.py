@@ -127,6 +127,7 @@ def export_model(
             "datasets": list(datasets),
             "input_space": cfg.input_space,
             "synthetic_isp": cfg.synthetic_isp,
+            "synthetic_noise_draws": cfg.synthetic_noise_draws,
         },
         "train_config": config_record(cfg),
         "state_dict": model.state_dict(),

@@ -305,6 +305,11 @@ class TrainConfig:
         "source image is the target) or 'libraw' (the ISP of the raw: targets, one ISP for "
         "every target) (default: %(default)s)",
     )  # fmt: skip
+    synthetic_noise_draws: int = option(
+        "--synthetic-noise-draws", default=1, group=DATA, type=int, convert=_at_least_one,
+        help="items per synthetic: image, each with its own camera parameters and noise "
+        "(draw 0 is the image's usual one) (default: %(default)s)",
+    )  # fmt: skip
     strict_data: bool = option(
         "--strict-data", default=False, group=DATA, action="store_true",
         help="fail on an unusable file instead of skipping it with a warning",
@@ -437,6 +442,7 @@ class TrainConfig:
             skip_unreadable=not self.strict_data,
             input_space=self.input_space,
             synthetic_isp=self.synthetic_isp,
+            synthetic_noise_draws=self.synthetic_noise_draws,
         )
 
 

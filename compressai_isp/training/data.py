@@ -80,6 +80,7 @@ class DataRecipe:
     skip_unreadable: bool = True
     input_space: str = "paper"  # compressai_isp.data.INPUT_SPACES
     synthetic_isp: str = "unprocessing"  # compressai_isp.data.SYNTHETIC_ISPS
+    synthetic_noise_draws: int = 1  # items per synthetic image (SyntheticRawFolder.noise_draws)
 
 
 @dataclass
@@ -95,7 +96,9 @@ class TrainingData:
 
 def _make(kind: str, path: Path, split: str, recipe: DataRecipe) -> Dataset:
     cls: Any = {"raw": RawFolder, "paired": PairedFolder, "synthetic": SyntheticRawFolder}[kind]
-    extra = {"isp": recipe.synthetic_isp} if kind == "synthetic" else {}
+    extra: dict[str, Any] = {}
+    if kind == "synthetic":
+        extra = {"isp": recipe.synthetic_isp, "noise_draws": recipe.synthetic_noise_draws}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ds = cls(
@@ -155,12 +158,19 @@ def build_datasets(
                     file=sys.stderr,
                 )
                 valid.append(train[-1])
-        desc.append(f"{kind}:{path} ({len(train[-1])} images)")
+        desc.append(f"{kind}:{path} ({_count(train[-1])})")
     if val and val_specs:
         for spec in val_specs:
             kind, path = parse_spec(spec)
             valid.append(make(spec, kind, path, "all"))
     return train, valid, desc
+
+
+def _count(dataset: Dataset) -> str:
+    draws = getattr(dataset, "noise_draws", 1)
+    if draws == 1:
+        return f"{len(dataset)} images"  # type: ignore[arg-type]
+    return f"{len(dataset) // draws} images x {draws} noise draws"  # type: ignore[arg-type]
 
 
 def load_training_data(
