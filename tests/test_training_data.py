@@ -27,6 +27,15 @@ def two_photos(tmp_path_factory) -> Path:
     return root
 
 
+def _png_folder(folder: Path, count: int) -> Path:
+    """``count`` random 64x64 sRGB images, the sources of a ``synthetic:`` folder."""
+    folder.mkdir()
+    for i in range(count):
+        image = np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        (folder / f"{i:02d}.png").write_bytes(imagecodecs.png_encode(image))
+    return folder
+
+
 def test_a_folder_too_small_to_split_validates_on_its_training_images(two_photos, capsys):
     train, valid, _ = build_datasets([f"raw:{two_photos}"], DataRecipe((64, 64)))
     assert valid == train and len(train[0]) == 2
@@ -80,11 +89,7 @@ def test_camera_normalised_training_reads_that_space_and_records_it_in_the_model
 
 
 def test_every_folder_of_a_run_gets_the_runs_input_space_and_synthetic_isp(two_photos, tmp_path):
-    kodak = tmp_path / "png"
-    kodak.mkdir()
-    for i in range(20):
-        image = np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-        (kodak / f"{i:02d}.png").write_bytes(imagecodecs.png_encode(image))
+    kodak = _png_folder(tmp_path / "png", 20)
     recipe = DataRecipe((64, 64), input_space="camera-normalised", synthetic_isp="libraw")
     train, _, _ = build_datasets([f"raw:{two_photos}", f"synthetic:{kodak}"], recipe)
     assert [t.input_space for t in train] == ["camera-normalised"] * 2
@@ -93,11 +98,7 @@ def test_every_folder_of_a_run_gets_the_runs_input_space_and_synthetic_isp(two_p
 
 
 def test_synthetic_noise_draws_multiply_the_synthetic_training_items(two_photos, tmp_path):
-    kodak = tmp_path / "png"
-    kodak.mkdir()
-    for i in range(5):
-        image = np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-        (kodak / f"{i:02d}.png").write_bytes(imagecodecs.png_encode(image))
+    kodak = _png_folder(tmp_path / "png", 5)
     recipe = DataRecipe((64, 64), synthetic_isp="libraw", synthetic_noise_draws=2)
     train, _, desc = build_datasets([f"raw:{two_photos}", f"synthetic:{kodak}"], recipe)
     assert len(train[1]) == 2 * 3  # 3 training images of the 5, two draws each
