@@ -104,8 +104,10 @@ def test_a_table_gives_each_test_its_row_and_says_why_a_pair_has_none(tmp_path, 
     assert [r["test"] for r in rows] == ["half", "far", "single", "isp"]
     assert "no rates" in rows[3]["error"]
     assert rows[0]["bd_rate_percent"] == pytest.approx(-50.0, abs=1e-9)
-    assert "do not overlap in quality" in rows[1]["error"]
+    assert "do not overlap in quality" in rows[1]["error"] and "bd_rate_percent" not in rows[1]
+    assert rows[1]["bd_quality_db"] == pytest.approx(20.0)  # the rates still overlap
     assert "at least 2" in rows[2]["error"] and "bd_rate_percent" not in rows[2]
+    assert rows[2]["error"].count("at least 2") == 1
 
     assert main([anchor, half, far, single, "--markdown"]) == 0
     table = capsys.readouterr().out.splitlines()
@@ -114,6 +116,25 @@ def test_a_table_gives_each_test_its_row_and_says_why_a_pair_has_none(tmp_path, 
     assert table[3].startswith("| far | n/a: the two curves do not overlap in quality")
     assert main([anchor, half, far, "--json"]) == 0
     assert [r["test"] for r in json.loads(capsys.readouterr().out)] == ["half", "far"]
+
+
+def test_a_table_gives_each_measure_where_its_range_overlaps(tmp_path, capsys):
+    anchor = _write(tmp_path / "a.json", "anchor", RATES, PSNRS, PSNRS)
+    # Same rates, 20 dB better everywhere: no common quality, a common rate range.
+    better = _write(tmp_path / "b.json", "better", RATES, [p + 20 for p in PSNRS], PSNRS)
+    # Same qualities at 100x the rate: a common quality range, no common rate.
+    costly = _write(tmp_path / "c.json", "costly", [r * 100 for r in RATES], PSNRS, PSNRS)
+    rows = bd_table(anchor, [better, costly])
+    assert rows[0]["bd_quality_db"] == pytest.approx(20.0) and "bd_rate_percent" not in rows[0]
+    assert "do not overlap in quality" in rows[0]["error"]
+    assert rows[1]["bd_rate_percent"] == pytest.approx(9900.0) and "bd_quality_db" not in rows[1]
+    assert "do not overlap in rate" in rows[1]["error"]
+
+    assert main([anchor, better, costly, "--markdown"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[2].startswith("| better | n/a: the two curves do not overlap in quality")
+    assert table[2].endswith("| +20.00 |")
+    assert table[3].startswith("| costly | +9900.0 % | n/a: the two curves do not overlap in rate")
 
 
 def test_cli_reports_a_bad_file_on_one_line(tmp_path, capsys):

@@ -120,9 +120,10 @@ def bd_from_files(anchor: str, test: str, metric: str = "psnr") -> dict[str, obj
 
 
 def bd_table(anchor: str, tests: Sequence[str], metric: str = "psnr") -> list[dict[str, object]]:
-    """:func:`bd_from_files` of each test against one anchor. A pair the measure does not
-    apply to (curves that do not overlap, a single point) gets its reason under ``"error"``
-    instead of numbers (so does a result without rates, such as ``anchors isp``'s ISP-only
+    """:func:`bd_from_files` of each test against one anchor. Each of the two measures is
+    computed where it applies: curves that overlap in rate but not in quality get their BD-PSNR
+    and no BD-rate, and the other way round. What a row lacks has its reason under ``"error"``
+    (so does a single point, or a result without rates, such as ``anchors isp``'s ISP-only
     file); a file that cannot be read still raises."""
     a = load_curve(anchor, metric)
     rows: list[dict[str, object]] = []
@@ -133,11 +134,14 @@ def bd_table(anchor: str, tests: Sequence[str], metric: str = "psnr") -> list[di
             rows.append({**row, "error": "no rates (a quality-only result, e.g. ISP-only)"})
             continue
         t = load_curve(path, metric)
-        try:
-            row["bd_rate_percent"] = bd_rate(a.bpp, a.values, t.bpp, t.values)
-            row["bd_quality_db"] = bd_psnr(a.bpp, a.values, t.bpp, t.values)
-        except ValueError as err:
-            row["error"] = str(err)
+        errors = []
+        for key, measure in (("bd_rate_percent", bd_rate), ("bd_quality_db", bd_psnr)):
+            try:
+                row[key] = measure(a.bpp, a.values, t.bpp, t.values)
+            except ValueError as err:
+                errors.append(str(err))
+        if errors:
+            row["error"] = "; ".join(dict.fromkeys(errors))  # a single point fails both alike
         rows.append(row)
     return rows
 
@@ -169,11 +173,11 @@ def _print_table(rows: list[dict[str, object]], markdown: bool) -> None:
     quality = "BD-PSNR (dB)" if rows[0]["metric"] == "psnr-rgb" else "BD-MS-SSIM (dB)"
     cells = [["test", f"BD-rate vs {rows[0]['anchor']}", quality]]
     for row in rows:
-        if "error" in row:
-            cells.append([str(row["test"]), f"n/a: {row['error']}", "n/a"])
-        else:
-            rate, gain = row["bd_rate_percent"], row["bd_quality_db"]
-            cells.append([str(row["test"]), f"{rate:+.1f} %", f"{gain:+.2f}"])
+        reason = f"n/a: {row['error']}" if "error" in row else "n/a"
+        rate = f"{row['bd_rate_percent']:+.1f} %" if "bd_rate_percent" in row else reason
+        gain = row.get("bd_quality_db")
+        shown = f"{gain:+.2f}" if gain is not None else ("n/a" if rate == reason else reason)
+        cells.append([str(row["test"]), rate, shown])
     if markdown:
         lines = [f"| {' | '.join(c)} |" for c in cells]
         lines.insert(1, "|---|---|---|")
