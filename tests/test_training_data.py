@@ -106,6 +106,13 @@ def test_synthetic_noise_draws_multiply_the_synthetic_training_items(two_photos,
     assert len(train[0]) == 2 and desc[0].endswith("(2 images)")  # real RAW: unchanged
 
 
+def test_noise_draws_never_multiply_a_validation_folder(two_photos, tmp_path):
+    kodak = _png_folder(tmp_path / "png", 3)
+    recipe = DataRecipe((64, 64), synthetic_isp="libraw", synthetic_noise_draws=2)
+    _, valid, _ = build_datasets([f"raw:{two_photos}"], recipe, val_specs=[f"synthetic:{kodak}"])
+    assert len(valid) == 1 and len(valid[0]) == 3 and valid[0].noise_draws == 1
+
+
 def test_model_kwargs_may_not_contradict_the_input_space(two_photos, tmp_path, capsys):
     kwargs = TINY_RBN_ARG + ",input_space=paper"
     code = main(

@@ -97,8 +97,9 @@ class TrainingData:
 def _make(kind: str, path: Path, split: str, recipe: DataRecipe) -> Dataset:
     cls: Any = {"raw": RawFolder, "paired": PairedFolder, "synthetic": SyntheticRawFolder}[kind]
     extra: dict[str, Any] = {}
-    if kind == "synthetic":
-        extra = {"isp": recipe.synthetic_isp, "noise_draws": recipe.synthetic_noise_draws}
+    if kind == "synthetic":  # noise draws multiply training images only: held-out sets stay put
+        draws = recipe.synthetic_noise_draws if split == "train" else 1
+        extra = {"isp": recipe.synthetic_isp, "noise_draws": draws}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ds = cls(
